@@ -1,0 +1,30 @@
+"""The frozen description of one model: what the sampler decides and the builder executes."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One point of the design space the notebook explores.
+
+    Attributes:
+        units: LSTM units in every stacked layer.
+        embedding_dim: Size of the word embedding.
+        layers: Number of stacked LSTM layers.
+        dropout: Dropout on the inputs of every LSTM layer.
+        recurrent_dropout: Dropout on the recurrent state of every LSTM layer.
+    """
+
+    units: int
+    embedding_dim: int
+    layers: int = 1
+    dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+
+    def as_params(self) -> dict[str, Any]:
+        """Returns the configuration as Optuna params, keyed by the search-space names."""
+        return dataclasses.asdict(self)

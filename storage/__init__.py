@@ -1,0 +1,152 @@
+"""Turns a storage URL or path into an Optuna storage, refusing what it cannot safely open.
+
+* ``sqlite:///path.db``: RDB storage with a heartbeat, so a killed worker's trial is failed and
+  re-queued, and a long lock timeout, so a dashboard reading the file does not make writers fail.
+* ``postgresql://...``: RDB storage with a heartbeat; the choice for several hosts.
+* ``journal:path`` or a path ending in ``.log``: Optuna's journal file storage, the choice for
+  several worker processes on one host (Optuna does not recommend SQLite for that).
+
+Nothing here writes to a storage it has not checked: a file that is not an Optuna database is
+refused before SQLAlchemy can add tables to it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import warnings
+from contextlib import closing
+from pathlib import Path
+
+import optuna
+from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+#: Seconds between heartbeats of a running trial.
+HEARTBEAT_INTERVAL = 30
+#: A trial whose heartbeat is older than this is stale: its worker is taken for dead.
+GRACE_PERIOD = 90
+#: How often a stale trial is re-queued before it is left failed.
+MAX_RETRY = 3
+#: Seconds a SQLite writer waits for a lock (readers such as the dashboard hold it briefly).
+SQLITE_LOCK_TIMEOUT = 60
+
+JOURNAL_PREFIX = "journal:"
+
+
+class StorageError(ValueError):
+    """The storage URL cannot be used; the message is one line meant for the user."""
+
+
+def kind_of(url: str) -> str:
+    """Classifies a storage URL as ``sqlite``, ``postgresql``, ``mysql`` or ``journal``.
+
+    Raises:
+        StorageError: The scheme is not one this project supports.
+    """
+    if url.startswith(JOURNAL_PREFIX) or url.endswith(".log"):
+        return "journal"
+    scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
+    if "://" in url and scheme in ("sqlite", "postgresql", "mysql"):
+        return scheme
+    raise StorageError(
+        f"unknown storage {url!r}: use sqlite:///FILE.db, postgresql://USER@HOST/DB, "
+        "journal:FILE or FILE.log"
+    )
+
+
+def open_storage(url: str, *, heartbeat: bool = True) -> BaseStorage:
+    """Opens (creating if needed) the storage a URL names.
+
+    Args:
+        url: ``sqlite:///...``, ``postgresql://...``, ``mysql://...``, ``journal:PATH`` or
+            ``PATH.log``.
+        heartbeat: Give RDB storages a heartbeat and re-queue stale trials (off for read-only
+            use).
+
+    Returns:
+        An Optuna storage.
+
+    Raises:
+        StorageError: The URL is unknown, the database does not answer, or the file is not an
+            Optuna storage.
+    """
+    kind = kind_of(url)
+    if kind == "journal":
+        path = Path(url.removeprefix(JOURNAL_PREFIX)).expanduser()
+        if path.is_dir() or not path.parent.is_dir():
+            raise StorageError(f"journal file {str(path)!r}: its folder does not exist")
+        return JournalStorage(JournalFileBackend(str(path)))
+    engine_kwargs: dict[str, object] = {}
+    if kind == "sqlite":
+        _check_sqlite_file(url)
+        engine_kwargs["connect_args"] = {"timeout": SQLITE_LOCK_TIMEOUT}
+    else:
+        engine_kwargs["pool_pre_ping"] = True
+    heartbeat_kwargs: dict[str, object] = {}
+    if heartbeat:
+        heartbeat_kwargs = {
+            "heartbeat_interval": HEARTBEAT_INTERVAL,
+            "grace_period": GRACE_PERIOD,
+            "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(MAX_RETRY),
+        }
+    try:
+        with warnings.catch_warnings():
+            # The heartbeat is flagged experimental, but it is Optuna's documented way to recover
+            # the trials of a dead worker; the warning would only alarm users on every start.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat_kwargs)  # type: ignore[arg-type]
+    except Exception as exc:  # SQLAlchemy's errors differ by driver; all mean "cannot use it"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StorageError(f"cannot open storage {_redacted(url)}: {reason}") from None
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a ``sqlite:///`` URL, or None for an in-memory database."""
+    rest = url.split("://", 1)[1]
+    path = rest[1:] if rest.startswith("/") else rest
+    path = path.split("?", 1)[0]
+    return None if path in ("", ":memory:") else Path(path)
+
+
+def _check_sqlite_file(url: str) -> None:
+    path = sqlite_path(url)
+    if path is None:
+        return
+    if not path.exists():
+        if not path.parent.is_dir():
+            raise StorageError(f"cannot create {str(path)!r}: its folder does not exist")
+        return
+    if path.stat().st_size == 0:
+        return
+    try:
+        # Read-only and immutable: looking must not change a byte of someone else's file.
+        with closing(sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)) as conn:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.DatabaseError:
+        raise StorageError(f"{str(path)!r} is not an SQLite database") from None
+    if not {"studies", "trials", "version_info"} <= tables:
+        raise StorageError(f"{str(path)!r} is an SQLite database but not an Optuna storage")
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+
+
+def study_exists(storage: BaseStorage, name: str) -> bool:
+    """Whether the storage holds a study of that name."""
+    return any(s.study_name == name for s in storage.get_all_studies())
+
+
+__all__ = [
+    "StorageError",
+    "kind_of",
+    "open_storage",
+    "sqlite_path",
+    "study_exists",
+]

@@ -1,0 +1,99 @@
+"""Fits and evaluates one model on the study's data; reports epochs through Keras callbacks.
+
+Nothing here knows about Optuna: the objective passes its pruning callback in like any other.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+
+from study.data import Dataset
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the trial fails with this as its reason."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How every model of a study is trained (the notebook's values by default).
+
+    Attributes:
+        epochs: Epochs per trial.
+        batch_size: Training batch size.
+        eval_batch_size: Batch size for validation and test evaluation; it changes only speed,
+            not the figures (evaluation has no batch-dependent state).
+        learning_rate: Adam's learning rate.
+    """
+
+    epochs: int = 5
+    batch_size: int = 32
+    eval_batch_size: int = 1024
+    learning_rate: float = 1e-3
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Keeps what a trial must record even when training stops early (pruned or diverged)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.val_accuracy: list[float] = []
+        self.loss: list[float] = []
+        self.seconds = 0.0
+        self._start = 0.0
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        self.seconds = time.perf_counter() - self._start
+        self.loss.append(float(logs.get("loss", math.nan)))
+        self.val_accuracy.append(float(logs.get("val_accuracy", math.nan)))
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.seconds = time.perf_counter() - self._start
+
+    @property
+    def epochs_run(self) -> int:
+        """Epochs that completed."""
+        return len(self.val_accuracy)
+
+
+def fit(
+    model: keras.Model,
+    data: Dataset,
+    settings: TrainSettings,
+    recorder: EpochRecorder,
+    callbacks: list[keras.callbacks.Callback] | None = None,
+) -> None:
+    """Trains on the training split, validating on the held-out split after every epoch.
+
+    Raises:
+        TrainingDiverged: The loss became NaN or infinite.
+    """
+    model.fit(
+        data.x_train,
+        data.y_train,
+        batch_size=settings.batch_size,
+        epochs=settings.epochs,
+        validation_data=(data.x_val, data.y_val),
+        validation_batch_size=settings.eval_batch_size,
+        # The recorder runs first so that a pruning callback raising later still finds it updated.
+        callbacks=[recorder, keras.callbacks.TerminateOnNaN(), *(callbacks or [])],
+        verbose=0,
+    )
+    # TerminateOnNaN stops fit() quietly after the batch; the loss of that epoch tells us why.
+    if any(not math.isfinite(v) for v in recorder.loss):
+        raise TrainingDiverged(f"loss became NaN or infinite in epoch {recorder.epochs_run + 1}")
+
+
+def evaluate(model: keras.Model, x: Any, y: Any, settings: TrainSettings) -> tuple[float, float]:
+    """Returns ``(loss, accuracy)`` on the given arrays."""
+    loss, accuracy = model.evaluate(x, y, batch_size=settings.eval_batch_size, verbose=0)
+    return float(loss), float(accuracy)

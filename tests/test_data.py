@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from study import data as data_mod
+from study.data import (
+    DataError,
+    DataSettings,
+    balanced_subset,
+    build_word_index,
+    encode,
+    encode_aclimdb,
+    load_dataset,
+    pad,
+    stratified_split,
+    tokenize,
+)
+from tests.conftest import REAL_TARBALL
+
+
+def test_tokenize_follows_keras_rules_and_keeps_br() -> None:
+    assert tokenize("Great film!<br /><br />It's GOOD, isn't it?") == [
+        "great", "film", "br", "br", "it's", "good", "isn't", "it",
+    ]  # fmt: skip
+
+
+def test_word_index_ranks_by_frequency_from_one() -> None:
+    index = build_word_index([["b", "a", "b"], ["c", "b", "a"]])
+    assert index == {"b": 1, "a": 2, "c": 3}
+
+
+def test_encode_uses_keras_offsets() -> None:
+    index = {"the": 1, "movie": 2, "rare": 5000}
+    # start=1, index_from=3, out-of-vocabulary (unknown or beyond num_words) = 2
+    assert encode(["the", "movie", "rare", "unseen"], index, num_words=1000) == [1, 4, 5, 2, 2]
+
+
+def test_pad_prepads_and_keeps_the_last_tokens() -> None:
+    out = pad([[1, 2, 3, 4, 5], [7]], maxlen=3)
+    assert out.tolist() == [[3, 4, 5], [0, 0, 7]]
+    assert out.dtype == np.int32
+
+
+def test_folder_and_tarball_encode_identically(tiny_imdb: Path, tiny_tarball: Path) -> None:
+    a = encode_aclimdb(tiny_imdb, 1000, 40)
+    b = encode_aclimdb(tiny_tarball, 1000, 40)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    x_train, y_train, x_test, y_test = a
+    assert x_train.shape == (200, 40) and x_test.shape == (100, 40)
+    assert y_train.sum() == 100 and y_test.sum() == 50
+
+
+def test_vocabulary_comes_from_training_reviews_only(tmp_path: Path) -> None:
+    from tests.conftest import make_aclimdb
+
+    root = make_aclimdb(tmp_path, n_train=4, n_test=2)
+    (root / "test" / "pos" / "0_10.txt").write_text("zyzzyva " * 50)
+    _, _, x_test, _ = encode_aclimdb(root, 1000, 80)
+    # A word seen only in the test set is out-of-vocabulary, however frequent it is there.
+    assert (x_test == 2).sum() >= 50
+
+
+def test_second_load_reads_the_cache(
+    tiny_tarball: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = DataSettings(source=str(tiny_tarball), maxlen=40, cache_dir=tmp_path)
+    first = load_dataset(settings)
+    assert len(list(tmp_path.glob("aclimdb-*.npz"))) == 1
+
+    def no_encoding(*args: object) -> None:
+        raise AssertionError("encoded again instead of reading the cache")
+
+    monkeypatch.setattr(data_mod, "encode_aclimdb", no_encoding)
+    second = load_dataset(settings)
+    np.testing.assert_array_equal(first.x_train, second.x_train)
+    np.testing.assert_array_equal(first.x_test, second.x_test)
+    assert first.fingerprint == second.fingerprint
+
+
+def test_split_is_stratified_seeded_and_disjoint(tiny_imdb: Path) -> None:
+    settings = DataSettings(source=str(tiny_imdb), val_split=0.25, seed=3)
+    a, b = load_dataset(settings), load_dataset(settings)
+    np.testing.assert_array_equal(a.x_val, b.x_val)
+    assert a.sizes() == {"train": 150, "val": 50, "test": 100}
+    assert a.y_val.sum() == 25 and a.y_train.sum() == 75
+
+
+def test_stratified_split_indices_partition_the_data() -> None:
+    labels = np.array([0] * 10 + [1] * 30)
+    train, val = stratified_split(labels, 0.2, np.random.default_rng(0))
+    assert sorted(np.concatenate([train, val]).tolist()) == list(range(40))
+    assert labels[val].tolist().count(1) == 6 and labels[val].tolist().count(0) == 2
+
+
+def test_limits_take_balanced_subsets(tiny_imdb: Path) -> None:
+    ds = load_dataset(DataSettings(source=str(tiny_imdb), limit_train=41, limit_test=10))
+    assert len(ds.y_train) + len(ds.y_val) == 41
+    assert abs(int(ds.y_train.sum() + ds.y_val.sum()) * 2 - 41) == 1
+    assert len(ds.y_test) == 10 and ds.y_test.sum() == 5
+
+
+def test_limit_larger_than_data_is_one_line_error(tiny_imdb: Path) -> None:
+    with pytest.raises(DataError, match=r"--limit-train 999 is larger than the 200 reviews"):
+        load_dataset(DataSettings(source=str(tiny_imdb), limit_train=999))
+
+
+def test_balanced_subset_is_seeded() -> None:
+    labels = np.array([0, 1] * 50)
+    a = balanced_subset(labels, 10, np.random.default_rng(1))
+    b = balanced_subset(labels, 10, np.random.default_rng(1))
+    assert a.tolist() == b.tolist() and labels[a].sum() == 5
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p / "missing", "no such file or folder"),
+        (lambda p: (p / "empty").mkdir() or p / "empty", "no train/pos or train/neg reviews"),
+        (
+            lambda p: (p / "x.tar.gz").write_bytes(b"not a tarball") and p / "x.tar.gz",
+            "not a readable",
+        ),
+    ],
+    ids=["missing", "wrong-layout", "not-a-tarball"],
+)
+def test_bad_data_paths_are_one_line_errors(tmp_path: Path, make, message: str) -> None:
+    with pytest.raises(DataError, match=message) as info:
+        load_dataset(DataSettings(source=str(make(tmp_path)), cache_dir=None))
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.skipif(
+    not REAL_TARBALL.exists(), reason="the shared IMDB tarball is not beside the repo"
+)
+def test_real_tarball_shapes_and_cache_round_trip(tmp_path: Path) -> None:
+    settings = DataSettings(source=str(REAL_TARBALL), cache_dir=tmp_path)
+    first = load_dataset(settings)
+    assert len(first.y_train) + len(first.y_val) == 25_000
+    assert first.x_test.shape == (25_000, 80)
+    assert first.y_test.sum() == 12_500
+    assert first.y_train.sum() + first.y_val.sum() == 12_500
+    assert first.x_train.max() == 999 and first.x_train.min() == 0
+    second = load_dataset(settings)
+    np.testing.assert_array_equal(first.x_train, second.x_train)
+    np.testing.assert_array_equal(first.y_test, second.y_test)

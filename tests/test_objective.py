@@ -1,0 +1,79 @@
+"""The objective on tiny in-memory data: what each trial records, and how pruning treats it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search_spaces.baseline import BASELINE_GRID
+from study.data import DataSettings, load_dataset
+from study.setup import enqueue_baseline
+from study.train import TrainSettings
+
+COMPLETE_ATTRS = {
+    "n_params", "train_seconds", "epochs_run", "val_accuracy", "test_accuracy", "test_loss",
+    "device", "backend", "seed",
+}  # fmt: skip
+
+
+class AlwaysPrune(optuna.pruners.BasePruner):
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return True
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tiny_imdb: Path):
+    return load_dataset(DataSettings(source=str(tiny_imdb), maxlen=20, cache_dir=None))
+
+
+def make_objective(data, epochs: int, pruning: bool = True):
+    from study.objective import Objective
+
+    return Objective(
+        data, TrainSettings(epochs=epochs), vocab_size=1000, sequence_length=20, seed=0,
+        pruning=pruning,
+    )  # fmt: skip
+
+
+def test_sampled_trial_is_pruned_but_keeps_its_record(tiny_data) -> None:
+    study = optuna.create_study(direction="maximize", pruner=AlwaysPrune())
+    study.optimize(make_objective(tiny_data, epochs=2), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == TrialState.PRUNED
+    assert trial.user_attrs["epochs_run"] == 1
+    assert trial.user_attrs["n_params"] > 0 and trial.user_attrs["train_seconds"] > 0
+    assert list(trial.intermediate_values) == [0]
+
+
+def test_baseline_is_never_pruned_and_records_everything(tiny_data) -> None:
+    study = optuna.create_study(direction="maximize", pruner=AlwaysPrune())
+    enqueue_baseline(study)
+    study.optimize(make_objective(tiny_data, epochs=2), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == TrialState.COMPLETE
+    assert trial.user_attrs["baseline"] == BASELINE_GRID[0].label
+    assert set(trial.user_attrs) >= COMPLETE_ATTRS
+    assert trial.user_attrs["epochs_run"] == 2
+    assert trial.value == trial.user_attrs["val_accuracy"]
+    assert list(trial.intermediate_values) == [0, 1]
+    assert 0.0 <= trial.user_attrs["test_accuracy"] <= 1.0
+    assert trial.user_attrs["device"].startswith(("CPU", "GPU"))
+
+
+def test_no_trial_is_pruned_after_its_last_epoch(tiny_data) -> None:
+    study = optuna.create_study(direction="maximize", pruner=AlwaysPrune())
+    study.optimize(make_objective(tiny_data, epochs=1), n_trials=1)
+    assert study.trials[0].state == TrialState.COMPLETE
+
+
+def test_same_seed_gives_the_same_trial(tiny_data) -> None:
+    values = []
+    for _ in range(2):
+        study = optuna.create_study(direction="maximize")
+        enqueue_baseline(study)
+        study.optimize(make_objective(tiny_data, epochs=1), n_trials=1)
+        values.append((study.trials[0].value, study.trials[0].user_attrs["test_loss"]))
+    assert values[0] == values[1]

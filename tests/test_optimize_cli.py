@@ -1,0 +1,107 @@
+"""``python -m study.optimize`` end to end on tiny data, as a user runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search_spaces.baseline import BASELINE_GRID
+from tests.conftest import ROOT
+
+COMPLETE_ATTRS = {
+    "n_params", "train_seconds", "epochs_run", "val_accuracy", "test_accuracy", "test_loss",
+    "device", "backend",
+}  # fmt: skip
+
+
+def run_optimize(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "study.optimize", *args],
+        cwd=cwd,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+@pytest.fixture(scope="module")
+def finished_study(tiny_imdb: Path, tmp_path_factory: pytest.TempPathFactory):
+    work = tmp_path_factory.mktemp("study")
+    flags = [
+        "--trials", "15", "--epochs", "1", "--data", str(tiny_imdb), "--maxlen", "20",
+        "--storage", "sqlite:///t.db", "--cache-dir", str(work / "cache"),
+    ]  # fmt: skip
+    first = run_optimize(*flags, cwd=work)
+    assert first.returncode == 0, first.stderr[-3000:]
+    return work, flags, first
+
+
+def load(work: Path) -> optuna.Study:
+    return optuna.load_study(storage=f"sqlite:///{work / 't.db'}", study_name="rnn-design")
+
+
+def test_study_reaches_its_target_with_each_baseline_once(finished_study) -> None:
+    work, _, result = finished_study
+    study = load(work)
+    finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == 15
+    labels = [t.user_attrs.get("baseline") for t in study.trials if "baseline" in t.user_attrs]
+    assert sorted(labels) == sorted(e.label for e in BASELINE_GRID)
+    by_label = {t.user_attrs["baseline"]: t for t in study.trials if "baseline" in t.user_attrs}
+    for entry in BASELINE_GRID:
+        trial = by_label[entry.label]
+        assert trial.state == TrialState.COMPLETE
+        assert trial.user_attrs["n_params"] == entry.notebook_params
+        assert trial.user_attrs["notebook_part"] == entry.part
+    assert "best trial #" in result.stdout and "optuna-dashboard sqlite:///t.db" in result.stdout
+
+
+def test_every_trial_records_what_reports_read(finished_study) -> None:
+    study = load(finished_study[0])
+    for trial in study.trials:
+        if trial.state == TrialState.COMPLETE:
+            assert set(trial.user_attrs) >= COMPLETE_ATTRS, trial.number
+            assert trial.intermediate_values
+        elif trial.state == TrialState.PRUNED:
+            assert {"n_params", "train_seconds", "epochs_run"} <= set(trial.user_attrs)
+
+
+def test_study_records_its_configuration(finished_study) -> None:
+    attrs = load(finished_study[0]).user_attrs
+    assert attrs["config"]["trials"] == 15 and attrs["config"]["epochs"] == 1
+    assert attrs["config"]["data_fingerprint"].startswith("tree:")
+    assert attrs["config"]["data_sizes"] == {"train": 160, "val": 40, "test": 100}
+    assert "optuna" in attrs["versions"] and "keras" in attrs["versions"]
+
+
+def test_rerun_adds_no_trial(finished_study) -> None:
+    work, flags, _ = finished_study
+    before = len(load(work).trials)
+    again = run_optimize(*flags, cwd=work)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "nothing to do" in again.stdout
+    assert len(load(work).trials) == before
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--trials", "0"], "--trials must be positive, got 0"),
+        (["--epochs", "-1"], "--epochs must be positive, got -1"),
+        (["--val-split", "1.5"], "--val-split must be between 0 and 1"),
+        (["--storage", "redis://x"], "unknown storage 'redis://x'"),
+        (["--data", "/nonexistent/aclImdb"], "no such file or folder"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, flags: list[str], message: str) -> None:
+    result = run_optimize(*flags, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert not list(tmp_path.iterdir())  # nothing half-written

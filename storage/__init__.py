@@ -21,10 +21,8 @@ import optuna
 from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-#: Seconds between heartbeats of a running trial.
-HEARTBEAT_INTERVAL = 30
-#: A trial whose heartbeat is older than this is stale: its worker is taken for dead.
-GRACE_PERIOD = 90
+#: Default seconds without a heartbeat after which a running trial's worker is taken for dead.
+HEARTBEAT_GRACE = 90
 #: How often a stale trial is re-queued before it is left failed.
 MAX_RETRY = 3
 #: Seconds a SQLite writer waits for a lock (readers such as the dashboard hold it briefly).
@@ -54,7 +52,9 @@ def kind_of(url: str) -> str:
     )
 
 
-def open_storage(url: str, *, heartbeat: bool = True) -> BaseStorage:
+def open_storage(
+    url: str, *, heartbeat: bool = True, grace_period: int = HEARTBEAT_GRACE
+) -> BaseStorage:
     """Opens (creating if needed) the storage a URL names.
 
     Args:
@@ -62,6 +62,8 @@ def open_storage(url: str, *, heartbeat: bool = True) -> BaseStorage:
             ``PATH.log``.
         heartbeat: Give RDB storages a heartbeat and re-queue stale trials (off for read-only
             use).
+        grace_period: Seconds without a heartbeat before a trial is stale; beats come three
+            times per grace period, so one late beat is not taken for death.
 
     Returns:
         An Optuna storage.
@@ -82,19 +84,20 @@ def open_storage(url: str, *, heartbeat: bool = True) -> BaseStorage:
         engine_kwargs["connect_args"] = {"timeout": SQLITE_LOCK_TIMEOUT}
     else:
         engine_kwargs["pool_pre_ping"] = True
-    heartbeat_kwargs: dict[str, object] = {}
-    if heartbeat:
-        heartbeat_kwargs = {
-            "heartbeat_interval": HEARTBEAT_INTERVAL,
-            "grace_period": GRACE_PERIOD,
-            "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(MAX_RETRY),
-        }
     try:
         with warnings.catch_warnings():
             # The heartbeat is flagged experimental, but it is Optuna's documented way to recover
             # the trials of a dead worker; the warning would only alarm users on every start.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat_kwargs)  # type: ignore[arg-type]
+            if not heartbeat:
+                return RDBStorage(url, engine_kwargs=engine_kwargs)
+            return RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=max(1, grace_period // 3),
+                grace_period=grace_period,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(MAX_RETRY),
+            )
     except Exception as exc:  # SQLAlchemy's errors differ by driver; all mean "cannot use it"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StorageError(f"cannot open storage {_redacted(url)}: {reason}") from None

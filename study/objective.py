@@ -20,10 +20,27 @@ from study.backend import device_name
 from study.data import Dataset
 from study.model import build_model
 from study.train import EpochRecorder, TrainingDiverged, TrainSettings, evaluate, fit
+from study.workers import OWNER_ATTR, check_interrupt, owner_id
 
-#: Errors that fail one trial but let the study go on. Anything else (a bug, a bad search space)
-#: stops the study with its traceback instead of hiding as a failed trial.
-TRIAL_ERRORS: tuple[type[Exception], ...] = (TrainingDiverged, MemoryError)
+
+def trial_errors() -> tuple[type[Exception], ...]:
+    """Errors that fail one trial but let the study go on.
+
+    Divergence and running out of memory belong to a configuration, not to the code. Anything else
+    (a bug, a bad search space, a missing import) stops the study with its traceback instead of
+    hiding as a row of failed trials.
+    """
+    errors: list[type[Exception]] = [TrainingDiverged, MemoryError]
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        errors.append(tf.errors.ResourceExhaustedError)
+    elif backend == "jax":
+        import jax
+
+        errors.append(jax.errors.JaxRuntimeError)  # XLA reports RESOURCE_EXHAUSTED through it
+    return tuple(errors)
 
 
 class StudyPruningCallback(KerasPruningCallback):
@@ -43,6 +60,16 @@ class StudyPruningCallback(KerasPruningCallback):
             super().on_epoch_end(epoch, logs)  # reports, and raises TrialPruned if it should
         elif logs and "val_accuracy" in logs:
             self._trial.report(float(logs["val_accuracy"]), step=epoch)
+
+
+class InterruptCheck(keras.callbacks.Callback):
+    """Stops training at the next batch once SIGINT or SIGTERM has come (see study.workers)."""
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        check_interrupt()
+
+    def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        check_interrupt()
 
 
 class Objective:
@@ -65,8 +92,10 @@ class Objective:
         self._seed = seed
         self._pruning = pruning
         self._device = device_name()
+        self._owner = owner_id()
 
     def __call__(self, trial: optuna.Trial) -> float:
+        trial.set_user_attr(OWNER_ATTR, self._owner)  # first: lets a rerun tell if we died
         try:
             return self._run(trial)
         except optuna.TrialPruned:
@@ -103,7 +132,7 @@ class Objective:
             trial, epochs=self._settings.epochs, can_prune=self._pruning and not is_baseline
         )
         try:
-            fit(model, self._data, self._settings, recorder, [pruning])
+            fit(model, self._data, self._settings, recorder, [InterruptCheck(), pruning])
         finally:
             _set_attrs(
                 trial,

@@ -8,6 +8,12 @@ Keras is imported only once the backend is chosen and the inputs are known to be
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
+import shlex
+import shutil
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -18,14 +24,27 @@ import optuna
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from storage import StorageError, kind_of, open_storage
+from storage import HEARTBEAT_GRACE, JOURNAL_PREFIX, StorageError, kind_of, open_storage
 from study.backend import select_backend
 from study.data import DataError, Dataset, DataSettings, default_cache_dir, load_dataset
 from study.setup import PRUNERS, StudySetupError, make_pruner, make_sampler, open_study
+from study.workers import (
+    Terminated,
+    check_interrupt,
+    deferred_interrupts,
+    exit_code,
+    fail_own_running_trials,
+    install_signal_handlers,
+    recover_dead_trials,
+)
 
 DEFAULT_STORAGE = "sqlite:///rnn_design_study.db"
 DEFAULT_STUDY = "rnn-design"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+#: A worker stops starting trials once finished plus running ones reach the target: with several
+#: workers, counting only finished ones would let each start one more and overshoot. If a running
+#: trial then fails, its own worker is still alive, sees the count drop, and goes on.
+TARGET_STATES = (*FINISHED, TrialState.RUNNING)
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -115,6 +134,27 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="Keras backend; auto picks JAX, the fastest on CPU (see README)",
     )
+    w = p.add_argument_group("workers and recovery")
+    w.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes on this host, sharing the storage (needs journal or PostgreSQL); "
+        "with several GPUs each worker gets one through CUDA_VISIBLE_DEVICES",
+    )
+    w.add_argument(
+        "--heartbeat-grace",
+        type=int,
+        default=HEARTBEAT_GRACE,
+        help="seconds without a heartbeat before an RDB trial's worker is taken for dead and its "
+        "trial failed and re-queued",
+    )
+    w.add_argument(
+        "--max-failures",
+        type=int,
+        default=5,
+        help="stop after this many trials in a row fail (diverged, out of memory)",
+    )
     return p
 
 
@@ -122,7 +162,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parses and validates the command line; exits 2 with one line on bad input."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    for flag in ("trials", "epochs", "batch_size", "max_features", "maxlen"):
+    positive = ("trials", "epochs", "batch_size", "max_features", "maxlen", "workers")
+    for flag in (*positive, "heartbeat_grace", "max_failures"):
         value = getattr(args, flag)
         if value < 1:
             parser.error(f"--{flag.replace('_', '-')} must be positive, got {value}")
@@ -134,6 +175,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--val-split must be between 0 and 1 (exclusive), got {args.val_split}")
     if not args.learning_rate > 0:
         parser.error(f"--learning-rate must be positive, got {args.learning_rate}")
+    try:
+        storage_kind = kind_of(args.storage)
+    except StorageError as exc:
+        parser.error(str(exc))
+    if args.workers > 1 and storage_kind == "sqlite":
+        parser.error(
+            f"--workers {args.workers} with SQLite: SQLite is not safe for parallel workers; use "
+            "--storage journal:FILE.log (one host) or postgresql://... (several hosts)"
+        )
     return args
 
 
@@ -160,13 +210,23 @@ def resolved_config(args: argparse.Namespace, backend: str, data: Dataset) -> di
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the study; returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     backend = select_backend(args.backend)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Optuna logs each failed trial with its traceback; _FailureGuard prints one line instead.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    install_signal_handlers()
     try:
-        kind_of(args.storage)  # a bad URL fails before the (slower) data load
+        return _run(args, argv, backend)
+    except KeyboardInterrupt as exc:  # before or after the trials: nothing to record
+        print(f"interrupted; resume with: {_resume_command(argv)}", file=sys.stderr)
+        return exit_code(exc)
+
+
+def _run(args: argparse.Namespace, argv: list[str], backend: str) -> int:
+    try:
         data = load_dataset(data_settings(args))
-        storage = open_storage(args.storage)
+        storage = open_storage(args.storage, grace_period=args.heartbeat_grace)
         study, created = open_study(
             storage,
             args.study_name,
@@ -178,6 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DataError, StorageError, StudySetupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    recovered = recover_dead_trials(study)
+    if recovered:
+        print(f"re-queued trial(s) {recovered}: their worker died", file=sys.stderr)
     finished = _count(study, FINISHED)
     print(
         f"{'created' if created else 'resuming'} study {args.study_name!r} in {args.storage}: "
@@ -190,8 +253,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         _print_summary(study, args)
         return 0
+    start = time.perf_counter()
+    if args.workers == 1:
+        code = run_worker(args, study, data, show_progress=True)
+    else:
+        code = run_workers(args, argv, study)
+    if code == 0:
+        print(f"target reached after {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    elif code in (130, 143):
+        print(
+            "interrupted: the running trial was recorded as FAIL; resume with: "
+            + _resume_command(argv),
+            file=sys.stderr,
+        )
+        return code
+    _print_summary(study, args)
+    return code
 
-    from study.objective import TRIAL_ERRORS, Objective  # imports Keras, now with its backend
+
+def run_worker(
+    args: argparse.Namespace, study: optuna.Study, data: Dataset, *, show_progress: bool
+) -> int:
+    """Runs trials in this process until the study holds ``--trials`` finished ones.
+
+    Returns:
+        0 when the target is reached, 1 after ``--max-failures`` failures in a row, 130/143 when
+        interrupted by SIGINT/SIGTERM.
+    """
+    from study.objective import Objective, trial_errors  # imports Keras, now with its backend
     from study.train import TrainSettings
 
     objective = Objective(
@@ -204,19 +293,138 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         pruning=args.pruner != "none",
     )
-    progress = _Progress(args.trials, finished)
-    start = time.perf_counter()
+    if _count(study, TARGET_STATES) >= args.trials:
+        return 0  # the other workers' running trials complete the target
+    guard = _FailureGuard(args.max_failures)
+    callbacks: list[Any] = [MaxTrialsCallback(args.trials, states=TARGET_STATES), guard]
+    progress = _Progress(args.trials, _count(study, FINISHED)) if show_progress else None
+    if progress is not None:
+        callbacks.append(progress)
+    # Checked after every trial; the objective checks after every batch.
+    callbacks.append(lambda study, trial: check_interrupt())
     try:
-        study.optimize(
-            objective,
-            catch=TRIAL_ERRORS,
-            callbacks=[MaxTrialsCallback(args.trials, states=FINISHED), progress],
-        )
+        with deferred_interrupts():
+            study.optimize(objective, catch=trial_errors(), callbacks=callbacks)
+    except KeyboardInterrupt as exc:
+        fail_own_running_trials(study, f"interrupted ({type(exc).__name__})")
+        return exit_code(exc)
     finally:
-        progress.close()
-    print(f"ran {progress.ran} trials in {time.perf_counter() - start:.0f} s", file=sys.stderr)
-    _print_summary(study, args)
+        if progress is not None:
+            progress.close()
+    if guard.tripped:
+        print(
+            f"error: {guard.limit} trials failed in a row, stopping (last: {guard.last_reason})",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def run_workers(args: argparse.Namespace, argv: list[str], study: optuna.Study) -> int:
+    """Runs ``--workers`` processes against the study's storage and shows their progress.
+
+    Each worker loads the (cached) data, opens the storage and runs trials with its own sampler
+    seed, so they propose different configurations. The parent only watches the storage.
+    """
+    ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no Keras state is shared
+    gpus = visible_gpus()
+    workers = [
+        ctx.Process(
+            target=_worker_entry,
+            args=(argv, index, gpus[index % len(gpus)] if gpus else None),
+            name=f"worker-{index}",
+        )
+        for index in range(args.workers)
+    ]
+    for worker in workers:
+        worker.start()
+    progress = _Progress(args.trials, _count(study, FINISHED))
+    try:
+        while any(w.is_alive() for w in workers):
+            progress.show(study)
+            for worker in workers:
+                worker.join(timeout=2 / len(workers))
+    except KeyboardInterrupt as exc:
+        # Pass the signal on: Ctrl-C in a terminal reaches the workers already (and a second
+        # one changes nothing), but a signal sent to this process alone does not.
+        forwarded = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+        for worker in workers:
+            if worker.pid is not None and worker.is_alive():
+                os.kill(worker.pid, forwarded)
+        for worker in workers:
+            worker.join()
+        return exit_code(exc)
+    finally:
+        progress.show(study)
+        progress.close()
+    codes = [w.exitcode or 0 for w in workers]
+    return max(codes, key=abs)
+
+
+def _worker_entry(argv: list[str], index: int, gpu: str | None) -> None:
+    """A worker process: the same command, seeded apart, on its own GPU when there are several."""
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    args = parse_args(argv)
+    select_backend(args.backend)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    install_signal_handlers()
+    try:
+        data = load_dataset(data_settings(args))
+        study = optuna.load_study(
+            study_name=args.study_name,
+            storage=open_storage(args.storage, grace_period=args.heartbeat_grace),
+            sampler=make_sampler(args.seed + index),
+            pruner=make_pruner(args.pruner, args.epochs),
+        )
+        code = run_worker(args, study, data, show_progress=False)
+    except KeyboardInterrupt as exc:
+        code = exit_code(exc)
+    sys.exit(code)
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids to hand out to workers: ``CUDA_VISIBLE_DEVICES`` if set, else ``nvidia-smi -L``."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [gpu for gpu in listed.split(",") if gpu.strip()]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    result = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=False)
+    return [str(i) for i, line in enumerate(result.stdout.splitlines()) if line.startswith("GPU")]
+
+
+class _FailureGuard:
+    """Stops the study after ``limit`` trials in a row fail in this worker."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.failures = 0
+        self.tripped = False
+        self.last_reason = ""
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if trial.state != TrialState.FAIL:
+            self.failures = 0
+            return
+        self.failures += 1
+        self.last_reason = str(trial.user_attrs.get("fail_reason", "no reason recorded"))
+        # One line instead of Optuna's logged traceback (its log level is ERROR here).
+        print(f"trial {trial.number} failed: {self.last_reason}", file=sys.stderr)
+        if self.failures >= self.limit:
+            self.tripped = True
+            study.stop()
+
+
+def dashboard_target(storage_url: str) -> str:
+    """What to pass to ``optuna-dashboard``: the URL, or the file of a journal storage."""
+    if kind_of(storage_url) == "journal":
+        return shlex.quote(storage_url.removeprefix(JOURNAL_PREFIX))
+    return shlex.quote(storage_url)
+
+
+def _resume_command(argv: list[str]) -> str:
+    return shlex.join(["python", "-m", "study.optimize", *argv])
 
 
 class _Progress:
@@ -230,12 +438,20 @@ class _Progress:
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self.ran += 1
-        self._bar.n = min(_count(study, FINISHED), self._bar.total)
+        self.show(study, last=trial.state.name.lower())
+
+    def show(self, study: optuna.Study, last: str | None = None) -> None:
+        """Redraws the bar from the storage (it is the truth when several workers write)."""
+        done = min(_count(study, FINISHED), self._bar.total)
+        if done == self._bar.n and last is None:
+            return  # nothing new: keep a log file free of identical lines
+        self._bar.n = done
         best = _best(study)
         if best is not None:
-            self._bar.set_postfix(
-                best_val_acc=f"{best.value:.4f}", last=trial.state.name.lower(), refresh=False
-            )
+            postfix = {"best_val_acc": f"{best.value:.4f}"}
+            if last:
+                postfix["last"] = last
+            self._bar.set_postfix(postfix, refresh=False)
         self._bar.refresh()
 
     def close(self) -> None:
@@ -268,7 +484,7 @@ def _print_summary(study: optuna.Study, args: argparse.Namespace) -> None:
         print("  params: " + ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items()))
         if "baseline" in attrs:
             print(f"  (the notebook's {attrs['baseline']})")
-    print(f"inspect it: optuna-dashboard {args.storage}")
+    print(f"inspect it: optuna-dashboard {dashboard_target(args.storage)}")
 
 
 def _fmt(value: Any) -> str:

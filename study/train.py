@@ -89,8 +89,9 @@ def fit(
         verbose=0,
     )
     # TerminateOnNaN stops fit() quietly after the batch; the loss of that epoch tells us why.
-    if any(not math.isfinite(v) for v in recorder.loss):
-        raise TrainingDiverged(f"loss became NaN or infinite in epoch {recorder.epochs_run + 1}")
+    bad = [epoch for epoch, loss in enumerate(recorder.loss, start=1) if not math.isfinite(loss)]
+    if bad:
+        raise TrainingDiverged(f"loss became NaN or infinite in epoch {bad[0]}")
 
 
 def evaluate(model: keras.Model, x: Any, y: Any, settings: TrainSettings) -> tuple[float, float]:

@@ -48,3 +48,6 @@ def tiny_tarball(tiny_imdb: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     with tarfile.open(path, "w:gz") as tar:
         tar.add(tiny_imdb, arcname="aclImdb")
     return path
+
+
+from tests.postgres import postgres_server, postgres_url  # noqa: E402, F401  (fixtures)

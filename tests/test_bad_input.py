@@ -1,0 +1,108 @@
+"""Every bad input: one line on stderr naming the bad value, exit 2, no traceback, storage untouched."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.distributions import IntDistribution
+
+from tests.conftest import ROOT
+from tests.postgres import _free_port
+
+Setup = Callable[[Path, Path], list[str]]  # (tmp_path, tiny data) -> extra flags
+
+
+def optuna_db(path: Path, direction: str = "maximize", name: str = "rnn-design") -> Path:
+    study = optuna.create_study(storage=f"sqlite:///{path}", study_name=name, direction=direction)
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"units": 2}, distributions={"units": IntDistribution(1, 4)}, value=0.5
+        )
+    )
+    return path
+
+
+def other_direction(tmp: Path, data: Path) -> list[str]:
+    db = optuna_db(tmp / "study.db", direction="minimize")
+    return ["--data", str(data), "--storage", f"sqlite:///{db}"]
+
+
+def other_space(tmp: Path, data: Path) -> list[str]:
+    db = optuna_db(tmp / "study.db")  # units searched over 1..4, ours is 8..256 (log)
+    return ["--data", str(data), "--storage", f"sqlite:///{db}"]
+
+
+def text_file(tmp: Path, data: Path) -> list[str]:
+    (tmp / "notes.db").write_text("not a database\n")
+    return ["--data", str(data), "--storage", f"sqlite:///{tmp / 'notes.db'}"]
+
+
+def foreign_sqlite(tmp: Path, data: Path) -> list[str]:
+    with sqlite3.connect(tmp / "app.db") as conn:
+        conn.execute("CREATE TABLE users (id INTEGER)")
+    return ["--data", str(data), "--storage", f"sqlite:///{tmp / 'app.db'}"]
+
+
+def silent_database(tmp: Path, data: Path) -> list[str]:
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{_free_port()}/nobody"
+    return ["--data", str(data), "--storage", url]
+
+
+def wrong_layout(tmp: Path, data: Path) -> list[str]:
+    (tmp / "reviews").mkdir()
+    (tmp / "reviews" / "a.txt").write_text("great film")
+    return ["--data", str(tmp / "reviews")]
+
+
+CASES: list[tuple[str, Setup, str]] = [
+    ("trials", lambda t, d: ["--trials", "0"], "--trials must be positive, got 0"),
+    ("epochs", lambda t, d: ["--epochs", "0"], "--epochs must be positive, got 0"),
+    ("workers", lambda t, d: ["--workers", "-2"], "--workers must be positive, got -2"),
+    ("val-split-0", lambda t, d: ["--val-split", "0"], "--val-split must be between 0 and 1"),
+    ("val-split-1", lambda t, d: ["--val-split", "1"], "--val-split must be between 0 and 1"),
+    ("scheme", lambda t, d: ["--storage", "mongodb://x/y"], "unknown storage 'mongodb://x/y'"),
+    (
+        "sqlite-workers",
+        lambda t, d: ["--workers", "2", "--storage", f"sqlite:///{t / 'study.db'}"],
+        "--workers 2 with SQLite",
+    ),
+    ("silent-database", silent_database, "cannot open storage postgresql+psycopg://"),
+    ("not-sqlite", text_file, "is not an SQLite database"),
+    ("not-optuna", foreign_sqlite, "is an SQLite database but not an Optuna storage"),
+    ("direction", other_direction, "exists with direction(s) [minimize], not [maximize]"),
+    ("search-space", other_space, "searched units over IntDistribution"),
+    ("missing-data", lambda t, d: ["--data", str(t / "nope")], "no such file or folder"),
+    ("wrong-layout", wrong_layout, "no train/pos or train/neg reviews found"),
+    (
+        "limit-train",
+        lambda t, d: ["--data", str(d), "--limit-train", "100000"],
+        "--limit-train 100000 is larger than the 200 reviews",
+    ),
+]
+
+
+@pytest.mark.parametrize(("setup", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input(setup: Setup, message: str, tmp_path: Path, tiny_imdb: Path) -> None:
+    flags = setup(tmp_path, tiny_imdb)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    result = subprocess.run(
+        [sys.executable, "-m", "study.optimize", "--cache-dir", str(tmp_path / "cache"), *flags],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and "cache" not in p.parts}
+    assert after == before  # byte-identical; nothing new written

@@ -29,6 +29,8 @@ MAX_RETRY = 3
 SQLITE_LOCK_TIMEOUT = 60
 
 JOURNAL_PREFIX = "journal:"
+#: Tables of Optuna's RDB schema; a database holding none of them belongs to someone else.
+OPTUNA_TABLES = frozenset({"studies", "trials", "version_info", "alembic_version"})
 
 
 class StorageError(ValueError):
@@ -127,7 +129,8 @@ def _check_sqlite_file(url: str) -> None:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     except sqlite3.DatabaseError:
         raise StorageError(f"{str(path)!r} is not an SQLite database") from None
-    if not {"studies", "trials", "version_info"} <= tables:
+    # Any one of Optuna's tables will do: another process may be creating the schema right now.
+    if tables and not tables & OPTUNA_TABLES:
         raise StorageError(f"{str(path)!r} is an SQLite database but not an Optuna storage")
 
 

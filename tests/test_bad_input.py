@@ -1,4 +1,4 @@
-"""Every bad input: one line on stderr naming the bad value, exit 2, no traceback, storage untouched."""
+"""Every bad input: one line on stderr naming the value, exit 2, no traceback, nothing written."""
 
 from __future__ import annotations
 
@@ -104,5 +104,7 @@ def test_bad_input(setup: Setup, message: str, tmp_path: Path, tiny_imdb: Path) 
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert message in lines[0]
-    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and "cache" not in p.parts}
+    after = {
+        p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and "cache" not in p.parts
+    }
     assert after == before  # byte-identical; nothing new written

@@ -50,11 +50,21 @@ def load(storage: str) -> optuna.Study:
     )
 
 
+def storage_file(storage: str) -> Path:
+    from storage import JOURNAL_PREFIX, sqlite_path
+
+    path = sqlite_path(storage) if storage.startswith("sqlite") else None
+    return path or Path(storage.removeprefix(JOURNAL_PREFIX))
+
+
 def wait_for_training(storage: str, proc: subprocess.Popen[str], timeout: float = 300) -> int:
     """Waits until a trial is RUNNING and has finished at least one epoch; returns its number."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()[1][-2000:]
+        if not storage_file(storage).exists():
+            time.sleep(0.5)  # let the worker create the storage before opening it here
+            continue
         try:
             running = load(storage).get_trials(states=(TrialState.RUNNING,))
         except (KeyError, ValueError, optuna.exceptions.StorageInternalError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -73,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not enqueue the notebook's 14 configurations when creating the study",
     )
+    g.add_argument(
+        "--artifact-dir",
+        type=Path,
+        default=None,
+        help="upload each trial's learning curve (CSV, PNG) to this optuna-dashboard artifact "
+        "folder",
+    )
     d = p.add_argument_group("data")
     d.add_argument(
         "--data",
@@ -134,6 +141,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--val-split must be between 0 and 1 (exclusive), got {args.val_split}")
     if not args.learning_rate > 0:
         parser.error(f"--learning-rate must be positive, got {args.learning_rate}")
+    if (
+        args.artifact_dir is not None
+        and args.artifact_dir.exists()
+        and not args.artifact_dir.is_dir()
+    ):
+        parser.error(f"--artifact-dir must be a folder, got the file {str(args.artifact_dir)!r}")
     return args
 
 
@@ -204,11 +217,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         pruning=args.pruner != "none",
     )
+    run_trial: Callable[[optuna.Trial], float] = objective
+    if args.artifact_dir is not None:
+        from study.artifacts import WithHistoryArtifacts
+
+        run_trial = WithHistoryArtifacts(objective, args.artifact_dir)
     progress = _Progress(args.trials, finished)
     start = time.perf_counter()
     try:
         study.optimize(
-            objective,
+            run_trial,
             catch=TRIAL_ERRORS,
             callbacks=[MaxTrialsCallback(args.trials, states=FINISHED), progress],
         )

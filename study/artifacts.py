@@ -13,6 +13,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
@@ -27,12 +28,12 @@ class WithHistoryArtifacts:
             same folder to ``optuna-dashboard --artifact-dir``.
     """
 
-    def __init__(self, objective: Callable[[optuna.Trial], float], artifact_dir: Path) -> None:
+    def __init__(self, objective: Callable[[optuna.Trial], Any], artifact_dir: Path) -> None:
         artifact_dir.mkdir(parents=True, exist_ok=True)
         self._objective = objective
         self._store = FileSystemArtifactStore(str(artifact_dir))
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> Any:
         try:
             return self._objective(trial)
         finally:

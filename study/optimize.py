@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 from storage import StorageError, kind_of, open_storage
 from study.backend import select_backend
 from study.data import DataError, Dataset, DataSettings, default_cache_dir, load_dataset
+from study.objectives import DIRECTIONS, AccuracyAndParams, is_multi
 from study.setup import PRUNERS, StudySetupError, make_pruner, make_sampler, open_study
 
 DEFAULT_STORAGE = "sqlite:///rnn_design_study.db"
@@ -59,8 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--pruner",
         choices=PRUNERS,
-        default="median",
-        help="prunes on validation accuracy after each epoch (baselines never)",
+        default=None,
+        help="prunes on validation accuracy after each epoch (baselines never); default median, "
+        "none with --objectives accuracy,params",
+    )
+    g.add_argument(
+        "--objectives",
+        choices=tuple(DIRECTIONS),
+        default="accuracy",
+        help="maximize validation accuracy, or also minimize the parameter count "
+        "(multi-objective TPE; no pruning)",
     )
     g.add_argument(
         "--seed",
@@ -139,6 +148,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{flag.replace('_', '-')} must be at least 2, got {value}")
     if not 0.0 < args.val_split < 1.0:
         parser.error(f"--val-split must be between 0 and 1 (exclusive), got {args.val_split}")
+    if args.pruner is None:
+        args.pruner = "none" if is_multi(args.objectives) else "median"
+    elif is_multi(args.objectives) and args.pruner != "none":
+        parser.error(
+            f"--pruner {args.pruner} cannot be combined with --objectives {args.objectives}: "
+            "Optuna does not prune multi-objective trials (use --pruner none or leave it out)"
+        )
     if not args.learning_rate > 0:
         parser.error(f"--learning-rate must be positive, got {args.learning_rate}")
     if (
@@ -187,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             pruner=make_pruner(args.pruner, args.epochs),
             baseline=not args.no_baseline,
             config=resolved_config(args, backend, data),
+            directions=DIRECTIONS[args.objectives],
         )
     except (DataError, StorageError, StudySetupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -217,11 +234,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         pruning=args.pruner != "none",
     )
-    run_trial: Callable[[optuna.Trial], float] = objective
+    run_trial: Callable[[optuna.Trial], Any] = objective
+    if is_multi(args.objectives):
+        run_trial = AccuracyAndParams(objective)
     if args.artifact_dir is not None:
         from study.artifacts import WithHistoryArtifacts
 
-        run_trial = WithHistoryArtifacts(objective, args.artifact_dir)
+        run_trial = WithHistoryArtifacts(run_trial, args.artifact_dir)
     progress = _Progress(args.trials, finished)
     start = time.perf_counter()
     try:
@@ -252,7 +271,7 @@ class _Progress:
         best = _best(study)
         if best is not None:
             self._bar.set_postfix(
-                best_val_acc=f"{best.value:.4f}", last=trial.state.name.lower(), refresh=False
+                best_val_acc=f"{best.values[0]:.4f}", last=trial.state.name.lower(), refresh=False
             )
         self._bar.refresh()
 
@@ -266,7 +285,8 @@ def _count(study: optuna.Study, states: tuple[TrialState, ...]) -> int:
 
 def _best(study: optuna.Study) -> FrozenTrial | None:
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return max(complete, key=lambda t: t.value or 0.0) if complete else None
+    # values[0] is validation accuracy in both single- and multi-objective studies.
+    return max(complete, key=lambda t: t.values[0] if t.values else 0.0) if complete else None
 
 
 def _print_summary(study: optuna.Study, args: argparse.Namespace) -> None:
@@ -279,7 +299,7 @@ def _print_summary(study: optuna.Study, args: argparse.Namespace) -> None:
     else:
         attrs = best.user_attrs
         print(
-            f"best trial #{best.number}: val_accuracy {best.value:.4f}, "
+            f"best trial #{best.number}: val_accuracy {best.values[0]:.4f}, "
             f"test_accuracy {attrs.get('test_accuracy', float('nan')):.4f}, "
             f"n_params {attrs.get('n_params')}, train_seconds {attrs.get('train_seconds')}"
         )

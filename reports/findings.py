@@ -222,7 +222,10 @@ def _whole_study(axis: Axis, frame: pd.DataFrame) -> list[str]:
     done = done[done[axis.param].notna()]
     if len(done) < 3 or done[axis.param].nunique() < 2:
         return []
-    rho = done[axis.param].corr(done["val_accuracy"], method="spearman")
+    rho = math.nan
+    if done["val_accuracy"].nunique() >= 2:
+        # Spearman's rho as Pearson's r of ranks: pandas' method="spearman" needs SciPy.
+        rho = done[axis.param].rank().corr(done["val_accuracy"].rank())
     best = done.loc[done["val_accuracy"].idxmax()]
     text = f"Across all {len(done)} complete trials, "
     if pd.notna(rho):

@@ -202,3 +202,13 @@ def test_zero_and_one_trial_studies() -> None:
     assert data.baseline.loc[6, "val_accuracy"] == pytest.approx(0.7)
     assert analysis.pareto_mask(data.frame, "train_seconds").tolist() == [True]
     assert "1 of the notebook's 4" in data.sections[1].findings[0]
+
+
+def test_whole_study_finding_gives_the_rank_correlation() -> None:
+    study = new_study()
+    for units, val in ((8, 0.6), (16, 0.65), (32, 0.7), (64, 0.75)):
+        add(study, ModelConfig(units, 8), val)
+    units = compute(study).sections[0]
+    assert "rank correlation of units with validation accuracy is +1.00" in units.findings[-1]
+    assert "best trial (#3, 75.00%) used units = 64" in units.findings[-1]
+    assert units.study["trials"].tolist() == [1, 1, 1, 1]

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 from plotly.subplots import make_subplots  # noqa: E402
 
 from reports.analysis import COSTS, Importances, pareto_mask  # noqa: E402
@@ -114,6 +115,10 @@ def _pareto_mpl(frame: pd.DataFrame) -> Figure:
             ax.annotate(f"#{int(row['number'])}", (row[cost], row["val_accuracy"]), fontsize=7)
         if cost == "n_params":
             ax.set_xscale("log")
+            # Labels at 1-2-5 steps, written short ("20k"), so log-axis labels never collide.
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(COST_LABELS[cost])
         ax.set_ylabel("validation accuracy")
         ax.set_title(f"Accuracy vs {COST_LABELS[cost]}")

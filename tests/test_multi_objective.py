@@ -6,6 +6,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
 
 from reports.build import compute
@@ -36,7 +37,7 @@ def test_multi_objective_study_runs_and_reports(tiny_imdb: Path, tmp_path: Path)
     flags = [
         "--trials", "3", "--epochs", "2", "--data", str(tiny_imdb), "--maxlen", "20",
         "--no-baseline", "--storage", "sqlite:///m.db", "--cache-dir", str(tmp_path / "cache"),
-        "--objectives", "accuracy,params",
+        "--objectives", "accuracy,params", "--artifact-dir", str(tmp_path / "artifacts"),
     ]  # fmt: skip
     result = run_optimize(*flags, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -49,9 +50,17 @@ def test_multi_objective_study_runs_and_reports(tiny_imdb: Path, tmp_path: Path)
         assert trial.values[1] == trial.user_attrs["n_params"]
         assert trial.values[0] == trial.user_attrs["val_accuracy"]
         assert trial.user_attrs["epochs_run"] == 2
+        # --artifact-dir: the learning curve as CSV and PNG, attached to the trial
+        metas = get_all_artifact_meta(trial, storage=study._storage)
+        assert sorted(m.filename for m in metas) == [
+            f"trial-{trial.number}-history.csv",
+            f"trial-{trial.number}-history.png",
+        ]
+    assert len(list((tmp_path / "artifacts").iterdir())) == 6
     data = compute(study)
     assert data.frame["val_accuracy"].notna().sum() == 3
 
-    again = run_optimize(*[f for f in flags if f != "accuracy,params"][:-1], cwd=tmp_path)
+    single = flags[: flags.index("--objectives")]
+    again = run_optimize(*single, cwd=tmp_path)
     assert again.returncode == 2
     assert "pick another --study-name" in again.stderr

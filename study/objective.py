@@ -58,7 +58,8 @@ class StudyPruningCallback(KerasPruningCallback):
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         if self._can_prune and epoch + 1 < self._epochs:
             super().on_epoch_end(epoch, logs)  # reports, and raises TrialPruned if it should
-        elif logs and "val_accuracy" in logs:
+        elif logs and "val_accuracy" in logs and len(self._trial.study.directions) == 1:
+            # Optuna stores intermediate values for single-objective studies only.
             self._trial.report(float(logs["val_accuracy"]), step=epoch)
 
 

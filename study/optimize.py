@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -27,6 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 from storage import HEARTBEAT_GRACE, JOURNAL_PREFIX, StorageError, kind_of, open_storage
 from study.backend import select_backend
 from study.data import DataError, Dataset, DataSettings, default_cache_dir, load_dataset
+from study.objectives import DIRECTIONS, AccuracyAndParams, is_multi
 from study.setup import PRUNERS, StudySetupError, make_pruner, make_sampler, open_study
 from study.workers import (
     Terminated,
@@ -78,8 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--pruner",
         choices=PRUNERS,
-        default="median",
-        help="prunes on validation accuracy after each epoch (baselines never)",
+        default=None,
+        help="prunes on validation accuracy after each epoch (baselines never); default median, "
+        "none with --objectives accuracy,params",
+    )
+    g.add_argument(
+        "--objectives",
+        choices=tuple(DIRECTIONS),
+        default="accuracy",
+        help="maximize validation accuracy, or also minimize the parameter count "
+        "(multi-objective TPE; no pruning)",
     )
     g.add_argument(
         "--seed",
@@ -91,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-baseline",
         action="store_true",
         help="do not enqueue the notebook's 14 configurations when creating the study",
+    )
+    g.add_argument(
+        "--artifact-dir",
+        type=Path,
+        default=None,
+        help="upload each trial's learning curve (CSV, PNG) to this optuna-dashboard artifact "
+        "folder",
     )
     d = p.add_argument_group("data")
     d.add_argument(
@@ -173,6 +189,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{flag.replace('_', '-')} must be at least 2, got {value}")
     if not 0.0 < args.val_split < 1.0:
         parser.error(f"--val-split must be between 0 and 1 (exclusive), got {args.val_split}")
+    if args.pruner is None:
+        args.pruner = "none" if is_multi(args.objectives) else "median"
+    elif is_multi(args.objectives) and args.pruner != "none":
+        parser.error(
+            f"--pruner {args.pruner} cannot be combined with --objectives {args.objectives}: "
+            "Optuna does not prune multi-objective trials (use --pruner none or leave it out)"
+        )
     if not args.learning_rate > 0:
         parser.error(f"--learning-rate must be positive, got {args.learning_rate}")
     try:
@@ -184,6 +207,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             f"--workers {args.workers} with SQLite: SQLite is not safe for parallel workers; use "
             "--storage journal:FILE.log (one host) or postgresql://... (several hosts)"
         )
+    if (
+        args.artifact_dir is not None
+        and args.artifact_dir.exists()
+        and not args.artifact_dir.is_dir()
+    ):
+        parser.error(f"--artifact-dir must be a folder, got the file {str(args.artifact_dir)!r}")
     return args
 
 
@@ -234,6 +263,7 @@ def _run(args: argparse.Namespace, argv: list[str], backend: str) -> int:
             pruner=make_pruner(args.pruner, args.epochs),
             baseline=not args.no_baseline,
             config=resolved_config(args, backend, data),
+            directions=DIRECTIONS[args.objectives],
         )
     except (DataError, StorageError, StudySetupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -295,6 +325,13 @@ def run_worker(
     )
     if _count(study, TARGET_STATES) >= args.trials:
         return 0  # the other workers' running trials complete the target
+    run_trial: Callable[[optuna.Trial], Any] = objective
+    if is_multi(args.objectives):
+        run_trial = AccuracyAndParams(objective)
+    if args.artifact_dir is not None:
+        from study.artifacts import WithHistoryArtifacts
+
+        run_trial = WithHistoryArtifacts(run_trial, args.artifact_dir)
     guard = _FailureGuard(args.max_failures)
     callbacks: list[Any] = [MaxTrialsCallback(args.trials, states=TARGET_STATES), guard]
     progress = _Progress(args.trials, _count(study, FINISHED)) if show_progress else None
@@ -304,7 +341,7 @@ def run_worker(
     callbacks.append(lambda study, trial: check_interrupt())
     try:
         with deferred_interrupts():
-            study.optimize(objective, catch=trial_errors(), callbacks=callbacks)
+            study.optimize(run_trial, catch=trial_errors(), callbacks=callbacks)
     except KeyboardInterrupt as exc:
         fail_own_running_trials(study, f"interrupted ({type(exc).__name__})")
         return exit_code(exc)
@@ -448,7 +485,7 @@ class _Progress:
         self._bar.n = done
         best = _best(study)
         if best is not None:
-            postfix = {"best_val_acc": f"{best.value:.4f}"}
+            postfix = {"best_val_acc": f"{best.values[0]:.4f}"}
             if last:
                 postfix["last"] = last
             self._bar.set_postfix(postfix, refresh=False)
@@ -464,7 +501,8 @@ def _count(study: optuna.Study, states: tuple[TrialState, ...]) -> int:
 
 def _best(study: optuna.Study) -> FrozenTrial | None:
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return max(complete, key=lambda t: t.value or 0.0) if complete else None
+    # values[0] is validation accuracy in both single- and multi-objective studies.
+    return max(complete, key=lambda t: t.values[0] if t.values else 0.0) if complete else None
 
 
 def _print_summary(study: optuna.Study, args: argparse.Namespace) -> None:
@@ -477,7 +515,7 @@ def _print_summary(study: optuna.Study, args: argparse.Namespace) -> None:
     else:
         attrs = best.user_attrs
         print(
-            f"best trial #{best.number}: val_accuracy {best.value:.4f}, "
+            f"best trial #{best.number}: val_accuracy {best.values[0]:.4f}, "
             f"test_accuracy {attrs.get('test_accuracy', float('nan')):.4f}, "
             f"n_params {attrs.get('n_params')}, train_seconds {attrs.get('train_seconds')}"
         )

@@ -6,7 +6,7 @@ No Keras here: this runs before any model is built, and its checks must fail fas
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -50,8 +50,12 @@ def open_study(
     pruner: optuna.pruners.BasePruner,
     baseline: bool,
     config: Mapping[str, Any],
+    directions: Sequence[str] = ("maximize",),
 ) -> tuple[optuna.Study, bool]:
     """Creates the study, or loads it when it exists.
+
+    ``directions`` are the objectives' directions (``("maximize",)``: validation accuracy;
+    ``("maximize", "minimize")``: also the parameter count); a stored study must match them.
 
     Only the process that creates the study enqueues the baseline grid and records the
     configuration, so N workers starting at once enqueue it exactly once (the storage's unique
@@ -67,14 +71,14 @@ def open_study(
         study = optuna.create_study(
             storage=storage,
             study_name=name,
-            direction="maximize",
+            directions=[StudyDirection[d.upper()] for d in directions],
             sampler=sampler,
             pruner=pruner,
             load_if_exists=False,
         )
     except DuplicatedStudyError:
         study = optuna.load_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner)
-        check_compatible(study)
+        check_compatible(study, directions)
         return study, False
     for key, value in {
         "config": dict(config),
@@ -100,14 +104,14 @@ def enqueue_baseline(study: optuna.Study) -> None:
         )
 
 
-def check_compatible(study: optuna.Study) -> None:
-    """Refuses a stored study that maximizes something else or used other param ranges."""
-    directions = study.directions
-    if directions != [StudyDirection.MAXIMIZE]:
-        shown = ", ".join(d.name.lower() for d in directions)
+def check_compatible(study: optuna.Study, directions: Sequence[str] = ("maximize",)) -> None:
+    """Refuses a stored study with other objective directions or other param ranges."""
+    expected = [StudyDirection[d.upper()] for d in directions]
+    if study.directions != expected:
+        shown = ", ".join(d.name.lower() for d in study.directions)
         raise StudySetupError(
-            f"study {study.study_name!r} exists with direction(s) [{shown}], not [maximize]: "
-            "pick another --study-name"
+            f"study {study.study_name!r} exists with direction(s) [{shown}], not "
+            f"[{', '.join(directions)}] (--objectives): pick another --study-name"
         )
     for trial in study.get_trials(deepcopy=False):
         if not trial.distributions:

@@ -1,0 +1,101 @@
+"""``python -m reports``: write a study's report (tables, findings, figures) into a folder.
+
+Reads the study without a heartbeat and without creating anything, so it is safe while workers
+write; the only write is the findings note for optuna-dashboard (``--no-dashboard-note`` skips it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+import optuna
+
+from reports.load import ReportInputError, load_study_readonly
+from reports.plots import FORMATS
+
+DEFAULT_FORMATS = "png,html"
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Reports bad arguments as one line (no usage dump), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m reports``."""
+    p = _OneLineParser(
+        prog="python -m reports",
+        description="Write a study's report: trials.csv, report.md, report.html and figures.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--storage", default="sqlite:///rnn_design_study.db", help="Optuna storage URL")
+    p.add_argument("--study-name", default="rnn-design", help="study to report on")
+    p.add_argument("--out", type=Path, default=Path("reports_out"), help="output folder")
+    p.add_argument(
+        "--formats",
+        default=DEFAULT_FORMATS,
+        help=f"comma-separated figure formats out of {','.join(FORMATS)} (PNG is always written)",
+    )
+    p.add_argument(
+        "--no-dashboard-note",
+        action="store_true",
+        help="do not save the findings as the study's optuna-dashboard note (read only)",
+    )
+    return p
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parses and validates the command line; exits 2 with one line on bad input."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        parser.error(
+            f"--formats takes a comma-separated subset of {','.join(FORMATS)}, "
+            f"got {args.formats!r}"
+        )
+    # importance.png and pareto.png are what users paste: always write PNG.
+    args.formats = ["png", *[f for f in formats if f != "png"]]
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out must be a folder, got the file {str(args.out)!r}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Builds the report; returns the process exit code."""
+    args = parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = load_study_readonly(args.storage, args.study_name)
+    except ReportInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from reports.build import build_report, save_dashboard_note  # matplotlib, plotly: slower
+
+    start = time.perf_counter()
+    data = build_report(study, args.out, args.formats)
+    done = int((data.frame["state"] == "COMPLETE").sum())
+    if not args.no_dashboard_note:
+        try:
+            save_dashboard_note(study, data)
+        except Exception as exc:  # a locked or read-only storage must not lose the report
+            print(f"warning: dashboard note not saved: {exc}", file=sys.stderr)
+    print(
+        f"wrote {args.out / 'report.html'} ({len(data.frame)} trials, {done} complete) "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
+    if done == 0:
+        print("no trial has completed yet: the report says so and its figures are empty")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

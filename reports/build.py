@@ -1,0 +1,236 @@
+"""Builds a report from a study: computes every table and finding, draws figures, writes files.
+
+``build_report`` reads only; saving the findings as the study's dashboard note is the one write,
+done by ``save_dashboard_note`` when the command asks for it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import NamedTuple
+
+import optuna
+import pandas as pd
+
+from reports import analysis, plots, render, repeats
+from reports.findings import AxisSection, axis_sections
+from reports.load import load_confirm_study
+from reports.tables import baseline_table, complete, state_counts, study_frame
+
+
+class ReportData(NamedTuple):
+    """Everything a report shows, computed from the stored trials."""
+
+    frame: pd.DataFrame
+    baseline: pd.DataFrame
+    sections: list[AxisSection]
+    importances: analysis.Importances
+    repeats: pd.DataFrame | None
+    spread: repeats.Spread | None
+
+
+def compute(study: optuna.Study, confirm: optuna.Study | None = None) -> ReportData:
+    """Computes the data behind every table and finding of a study's report."""
+    frame = study_frame(study)
+    summary = spread = None
+    if confirm is not None:
+        summary = repeats.summary(study_frame(confirm))
+        spread = repeats.pooled_spread(summary)
+    return ReportData(
+        frame=frame,
+        baseline=baseline_table(frame, summary),
+        sections=axis_sections(frame, summary, spread),
+        importances=analysis.importances(study),
+        repeats=summary,
+        spread=spread,
+    )
+
+
+def build_report(study: optuna.Study, out: Path, formats: list[str]) -> ReportData:
+    """Writes ``trials.csv``, the figures, ``report.md`` and ``report.html`` into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    data = compute(study, load_confirm_study(study))
+    data.frame.to_csv(out / "trials.csv", index=False)
+    plots.save_figures(out, data.frame, data.importances, formats)
+    doc = document(study, data)
+    (out / "report.md").write_text(render.to_markdown(doc, out), encoding="utf-8")
+    (out / "report.html").write_text(render.to_html(doc, out), encoding="utf-8")
+    return data
+
+
+def findings_markdown(study: optuna.Study, data: ReportData) -> str:
+    """The axis findings as a short Markdown note (for the dashboard)."""
+    lines = [f"## Findings for {study.study_name}", ""]
+    for section in data.sections:
+        lines += [f"### {section.axis.title}", *(f"- {s}" for s in section.findings), ""]
+    lines.append("(written by `python -m reports`; rebuilt on every report)")
+    return "\n".join(lines)
+
+
+def save_dashboard_note(study: optuna.Study, data: ReportData) -> None:
+    """Saves the findings as the study's note, shown on its optuna-dashboard page."""
+    from optuna_dashboard import save_note
+
+    save_note(study, findings_markdown(study, data))
+
+
+def document(study: optuna.Study, data: ReportData) -> render.Report:
+    """Lays the report out as blocks (rendered to Markdown and HTML by ``render``)."""
+    frame = data.frame
+    done = complete(frame)
+    doc = render.Report(f"Study report: {study.study_name}")
+    doc.heading("Study")
+    doc.bullets(_study_facts(study, frame))
+    if done.empty:
+        counts = state_counts(frame)
+        shown = ", ".join(f"{n} {s.lower()}" for s, n in counts.items()) or "no trials at all"
+        doc.paragraph(
+            f"No trial has completed yet ({shown}): tables and figures below are empty, and "
+            "findings wait for complete trials."
+        )
+    doc.heading("The notebook grid beside the notebook")
+    doc.paragraph(
+        "The notebook's 14 configurations with the parameter count and test accuracy it printed, "
+        "beside this study's measurement of the same configuration. The notebook validated on "
+        "its test set, so compare test with test and expect ours a little lower."
+    )
+    doc.table(_baseline_view(data.baseline))
+    if data.repeats is not None:
+        doc.heading("Repeated runs (confirmation study)")
+        if data.spread is None:
+            doc.paragraph(
+                "The confirmation study has no configuration with two complete runs yet."
+            )
+        else:
+            doc.paragraph(
+                f"Seed-to-seed spread of one run's validation accuracy: "
+                f"{100 * data.spread.std:.2f} pp (pooled std over {data.spread.configs} "
+                f"configurations, typically {data.spread.repeats} repeats each)."
+            )
+        doc.table(_repeats_view(data.repeats))
+    else:
+        doc.paragraph(
+            "No confirmation study: every figure is a single training run. "
+            "`python -m study.confirm` repeats the best and the notebook's configurations with "
+            "other seeds and this report then shows mean ± std."
+        )
+    for section in data.sections:
+        doc.heading(f"Axis: {section.axis.title}")
+        doc.bullets(section.findings)
+        doc.subheading("The notebook's configurations along this axis")
+        doc.table(section.controlled)
+        doc.subheading("All complete trials along this axis")
+        doc.table(section.study)
+    doc.heading("Parameter importances")
+    imp = data.importances
+    doc.paragraph(
+        f"Computed by {imp.evaluator}." + (f" Not available: {imp.reason}." if imp.reason else "")
+    )
+    if imp.values:
+        doc.table(
+            pd.DataFrame({"param": list(imp.values), "importance": list(imp.values.values())})
+        )
+    doc.figure("importance", "Parameter importances for validation accuracy")
+    doc.heading("Pareto front")
+    doc.paragraph(
+        "Trials no other trial beats on both validation accuracy (higher) and cost (lower), from "
+        "all complete trials whatever the study's objective."
+    )
+    for cost in analysis.COSTS:
+        front = done[analysis.pareto_mask(done, cost)].sort_values(cost)
+        doc.subheading(f"Validation accuracy vs {plots.COST_LABELS[cost]}")
+        doc.table(front[["number", "source", *_params(), "n_params", "train_seconds",
+                         "val_accuracy", "test_accuracy"]])  # fmt: skip
+    doc.figure("pareto", "Pareto fronts (red) of validation accuracy vs parameters and time")
+    doc.heading("Optimization history and slices")
+    doc.figure("history", "Validation accuracy per trial and best so far")
+    doc.figure("slice", "Validation accuracy against each parameter")
+    doc.heading("Files")
+    doc.paragraph(
+        "`trials.csv` holds one row per trial (every state). Figures are beside this report."
+    )
+    return doc
+
+
+def _params() -> list[str]:
+    from reports.tables import PARAMS
+
+    return list(PARAMS)
+
+
+def _study_facts(study: optuna.Study, frame: pd.DataFrame) -> list[str]:
+    attrs = study.user_attrs
+    config = attrs.get("config", {}) or {}
+    facts = [
+        "objectives: "
+        + ", ".join(d.name.lower() for d in study.directions)
+        + (
+            " (validation accuracy, parameter count)"
+            if len(study.directions) > 1
+            else " (validation accuracy)"
+        ),  # fmt: skip
+        "trials: "
+        + (", ".join(f"{n} {s.lower()}" for s, n in state_counts(frame).items()) or "none"),
+    ]
+    if config:
+        data_keys = ("data", "max_features", "maxlen", "val_split", "limit_train", "limit_test")
+        facts.append("data: " + ", ".join(f"{k}={config.get(k)}" for k in data_keys))
+        if "data_sizes" in config:
+            facts.append(f"split sizes: {json.dumps(config['data_sizes'])}")
+        train_keys = ("epochs", "batch_size", "learning_rate", "pruner", "seed", "backend")
+        facts.append("training: " + ", ".join(f"{k}={config.get(k)}" for k in train_keys))
+    devices = sorted({d for d in frame["device"].dropna()})
+    if devices:
+        facts.append("device: " + "; ".join(devices))
+    if attrs.get("versions"):
+        facts.append(
+            "versions: " + ", ".join(f"{k} {v}" for k, v in sorted(attrs["versions"].items()))
+        )
+    done = complete(frame)
+    if not done.empty:
+        best = done.loc[done["val_accuracy"].idxmax()]
+        params = ", ".join(f"{p}={render.cell(best[p])}" for p in _params())
+        facts.append(
+            f"best trial: #{int(best['number'])} ({best['source']}): validation accuracy "
+            f"{best['val_accuracy']:.4f}, test accuracy {render.cell(best['test_accuracy'])}, "
+            f"{render.cell(best['n_params'])} parameters, "
+            f"{render.cell(best['train_seconds'])} s; {params}"
+        )
+    return facts
+
+
+def _pm(mean: float, std: float) -> str:
+    if math.isnan(mean):
+        return "—"
+    return f"{mean:.4f}" if math.isnan(std) else f"{mean:.4f} ± {std:.4f}"
+
+
+def _baseline_view(table: pd.DataFrame) -> pd.DataFrame:
+    view = table[["heading", "notebook_params", "n_params", "notebook_test_accuracy",
+                  "test_accuracy", "val_accuracy", "train_seconds", "state"]].copy()  # fmt: skip
+    view.columns = ["notebook heading", "notebook params", "params", "notebook test acc",
+                    "test acc", "val acc", "train s", "state"]  # fmt: skip
+    if "val_mean" in table:
+        view["val acc (repeats)"] = [
+            _pm(m, s) for m, s in zip(table["val_mean"], table["val_std"], strict=True)
+        ]
+        view["test acc (repeats)"] = [
+            _pm(m, s) for m, s in zip(table["test_mean"], table["test_std"], strict=True)
+        ]
+        view["repeats"] = table["repeats"]
+    return view
+
+
+def _repeats_view(summary: pd.DataFrame) -> pd.DataFrame:
+    view = summary[["source", *_params(), "repeats", "n_params", "train_seconds"]].copy()
+    view.insert(
+        len(view.columns), "val acc", [_pm(m, s) for m, s in zip(
+            summary["val_mean"], summary["val_std"], strict=True)]
+    )  # fmt: skip
+    view.insert(
+        len(view.columns), "test acc", [_pm(m, s) for m, s in zip(
+            summary["test_mean"], summary["test_std"], strict=True)]
+    )  # fmt: skip
+    return view

@@ -1,0 +1,157 @@
+"""The data behind every table of a report: one DataFrame row per trial, and the notebook grid.
+
+Everything here is computed from stored trials only, so it can be tested on studies built with
+``optuna.trial.create_trial`` and no training.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+from search_spaces.baseline import BASELINE_GRID
+from search_spaces.lstm import DISTRIBUTIONS
+
+#: Search-space parameters, in the order the tables show them.
+PARAMS: tuple[str, ...] = tuple(DISTRIBUTIONS)
+#: Measurement columns read from the trials' user attributes.
+MEASURES: tuple[str, ...] = (
+    "n_params",
+    "train_seconds",
+    "epochs_run",
+    "val_accuracy",
+    "test_accuracy",
+    "test_loss",
+)
+#: Columns of ``trials_frame``, in order (``trials.csv`` has exactly these).
+COLUMNS: tuple[str, ...] = (
+    "number",
+    "state",
+    "source",
+    *PARAMS,
+    *MEASURES,
+    "pruned_at_epoch",
+    "device",
+    "fail_reason",
+)
+SAMPLER = "sampler"
+
+
+def trials_frame(trials: list[FrozenTrial]) -> pd.DataFrame:
+    """One row per trial: number, state, source, params, measurements, pruned-at epoch.
+
+    ``source`` is the notebook label of a baseline trial (``"Part 1: LSTM with 8 nodes"``) or
+    ``"sampler"``. ``val_accuracy`` is the last epoch's validation accuracy the trial recorded
+    (a pruned trial's too); ``pruned_at_epoch`` is the 1-based epoch after which it was pruned.
+    Missing or non-finite figures are NaN.
+    """
+    rows = [_row(t) for t in trials]
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    for col in (*PARAMS, *MEASURES):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    frame["pruned_at_epoch"] = frame["pruned_at_epoch"].astype("Int64")
+    return frame
+
+
+def _row(trial: FrozenTrial) -> dict[str, Any]:
+    attrs = trial.user_attrs
+    row: dict[str, Any] = {
+        "number": trial.number,
+        "state": trial.state.name,
+        "source": attrs.get("baseline", SAMPLER),
+        "device": attrs.get("device"),
+        "fail_reason": attrs.get("fail_reason"),
+    }
+    for name in PARAMS:
+        row[name] = trial.params.get(name, math.nan)
+    for name in MEASURES:
+        row[name] = _number(attrs.get(name))
+    if math.isnan(row["val_accuracy"]) and trial.state == TrialState.COMPLETE and trial.values:
+        row["val_accuracy"] = _number(trial.values[0])
+    pruned_at = None
+    if trial.state == TrialState.PRUNED and trial.intermediate_values:
+        pruned_at = max(trial.intermediate_values) + 1
+    row["pruned_at_epoch"] = pruned_at
+    return row
+
+
+def _number(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return number if math.isfinite(number) else math.nan
+
+
+def study_frame(study: optuna.Study) -> pd.DataFrame:
+    """``trials_frame`` of every trial of a study, in any state."""
+    return trials_frame(study.get_trials(deepcopy=False))
+
+
+def complete(frame: pd.DataFrame) -> pd.DataFrame:
+    """The complete trials with a finite validation accuracy."""
+    keep = (frame["state"] == TrialState.COMPLETE.name) & frame["val_accuracy"].notna()
+    return frame[keep]
+
+
+def config_key(row: pd.Series | dict[str, Any]) -> str:
+    """A stable text key for a configuration, equal for the same params in any study."""
+    parts = []
+    for name in PARAMS:
+        value = row[name]
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            parts.append(f"{name}=?")
+        elif DISTRIBUTIONS[name].__class__.__name__ == "IntDistribution":
+            parts.append(f"{name}={int(value)}")
+        else:
+            parts.append(f"{name}={round(float(value), 6):g}")
+    return " ".join(parts)
+
+
+def baseline_table(frame: pd.DataFrame, repeats: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The notebook's 14 configurations beside this study's measurements of them.
+
+    Args:
+        frame: ``trials_frame`` of the study.
+        repeats: ``repeats.summary`` of the confirmation study, or None.
+
+    Returns:
+        14 rows in notebook order: ``heading``, the config, ``notebook_params``,
+        ``notebook_test_accuracy`` (NaN where the notebook printed none), and the measured
+        ``n_params``, ``val_accuracy``, ``test_accuracy``, ``train_seconds`` and ``state`` of the
+        study's baseline trial (NaN / ``"missing"`` when it has not run), plus, with repeats,
+        ``repeats``, ``val_mean``, ``val_std``, ``test_mean``, ``test_std``.
+    """
+    rows = []
+    for entry in BASELINE_GRID:
+        mine = frame[frame["source"] == entry.label]
+        done = complete(mine)
+        # A re-queued baseline can appear more than once; the complete one is the measurement.
+        trial = done.iloc[-1] if len(done) else (mine.iloc[-1] if len(mine) else None)
+        row: dict[str, Any] = {
+            "heading": entry.label,
+            **entry.config.as_params(),
+            "notebook_params": entry.notebook_params,
+            "notebook_test_accuracy": (
+                math.nan if entry.notebook_test_accuracy is None else entry.notebook_test_accuracy
+            ),
+        }
+        for col in ("n_params", "val_accuracy", "test_accuracy", "train_seconds"):
+            row[col] = trial[col] if trial is not None else math.nan
+        row["state"] = trial["state"] if trial is not None else "missing"
+        if repeats is not None:
+            key = config_key(entry.config.as_params())
+            match = repeats[repeats["config"] == key]
+            for col in ("repeats", "val_mean", "val_std", "test_mean", "test_std"):
+                row[col] = match.iloc[0][col] if len(match) else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def state_counts(frame: pd.DataFrame) -> dict[str, int]:
+    """How many trials are in each state, e.g. ``{"COMPLETE": 12, "PRUNED": 4}``."""
+    return {str(k): int(v) for k, v in frame["state"].value_counts().items()}

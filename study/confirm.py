@@ -1,0 +1,248 @@
+"""``python -m study.confirm``: re-train the best and the notebook's configurations R times.
+
+Single runs differ by about a point of accuracy between seeds, as much as the differences the
+notebook reports. This command re-trains the study's top-K configurations and the notebook's 14
+with other seeds, into a study named ``<NAME>-confirm`` in the same storage; ``python -m reports``
+then shows mean ± std and says which differences exceed the seed-to-seed spread.
+
+Each (configuration, repeat) is enqueued once, tagged with ``confirm_key`` and ``repeat``; a rerun
+enqueues only what is neither finished nor waiting, so it resumes after a crash and extends the
+study when ``--repeats`` grows. Data and training settings default to those the study recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import optuna
+from optuna.trial import TrialState
+
+from reports.load import ReportInputError, confirm_study_name, load_study_readonly
+from reports.tables import PARAMS, complete, config_key, study_frame
+from search_spaces.baseline import BASELINE_GRID
+from storage import StorageError, open_storage
+from study import optimize
+from study.backend import select_backend
+from study.data import DataError, load_dataset
+from study.workers import (
+    check_interrupt,
+    deferred_interrupts,
+    exit_code,
+    fail_own_running_trials,
+    install_signal_handlers,
+)
+
+#: Added to the study's seed for the repeats, so that no repeat reuses a seed of the study's own
+#: trials (each trial's Keras seed is seed * 100_003 + trial number).
+SEED_OFFSET = 1000
+#: The data and training flags of ``study.optimize`` a confirmation takes (and records).
+FLAGS = (
+    "data", "max_features", "maxlen", "val_split", "limit_train", "limit_test", "seed",
+    "epochs", "batch_size", "learning_rate", "backend",
+)  # fmt: skip
+
+
+class Candidate(NamedTuple):
+    """One configuration to repeat."""
+
+    key: str
+    params: dict[str, Any]
+    label: str
+    baseline: str | None
+    source_trial: int | None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m study.confirm`` (data flags are study.optimize's)."""
+    p = optimize._OneLineParser(
+        prog="python -m study.confirm",
+        description="Re-train the top-K configurations of a study and the notebook's 14 "
+        "R times with other seeds, into the study <NAME>-confirm. Data and training flags "
+        "(--data, --limit-train, --epochs, ...) are those of study.optimize and default to "
+        "what the study recorded. Rerunning resumes.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--storage", default=optimize.DEFAULT_STORAGE, help="Optuna storage URL")
+    p.add_argument("--study-name", default=optimize.DEFAULT_STUDY, help="the study to confirm")
+    p.add_argument("--top", type=int, default=3, help="best distinct configurations to repeat")
+    p.add_argument("--repeats", type=int, default=3, help="runs per configuration")
+    p.add_argument(
+        "--no-baseline", action="store_true", help="repeat only the top-K, not the notebook's 14"
+    )
+    return p
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
+    """Own flags, and the remaining (data / training) flags for study.optimize's parser."""
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.top < 0:
+        parser.error(f"--top must be 0 or more, got {args.top}")
+    if args.repeats < 1:
+        parser.error(f"--repeats must be positive, got {args.repeats}")
+    allowed = {f"--{f.replace('_', '-')}" for f in (*FLAGS, "cache_dir")}
+    for token in rest:
+        if token.startswith("-") and token.split("=", 1)[0] not in allowed:
+            parser.error(
+                f"unrecognized argument {token!r}: besides its own flags, study.confirm takes "
+                "study.optimize's data and training flags"
+            )
+    return args, rest
+
+
+def settings_argv(recorded: dict[str, Any], rest: list[str]) -> list[str]:
+    """study.optimize flags: the study's recorded settings, then the user's (last one wins)."""
+    argv: list[str] = []
+    for name in FLAGS:
+        value = recorded.get(name)
+        if value is not None:
+            argv += [f"--{name.replace('_', '-')}", str(value)]
+    return argv + rest
+
+
+def candidates(study: optuna.Study, top: int, baseline: bool) -> list[Candidate]:
+    """The notebook's configurations (unless ``baseline`` is False) and the top-K others."""
+    chosen: dict[str, Candidate] = {}
+    if baseline:
+        for entry in BASELINE_GRID:
+            params = entry.config.as_params()
+            key = config_key(params)
+            chosen[key] = Candidate(key, params, entry.label, entry.label, None)
+    done = complete(study_frame(study)).sort_values("val_accuracy", ascending=False)
+    picked = 0
+    for _, row in done.iterrows():
+        if picked >= top:
+            break
+        key = config_key(row)
+        if key in chosen or row[list(PARAMS)].isna().any():
+            continue
+        params = {p: (int(row[p]) if p in ("units", "embedding_dim", "layers") else float(row[p]))
+                  for p in PARAMS}  # fmt: skip
+        baseline_label = None if row["source"] == "sampler" else str(row["source"])
+        label = f"top {picked + 1}: trial #{int(row['number'])}"
+        chosen[key] = Candidate(key, params, label, baseline_label, int(row["number"]))
+        picked += 1
+    return list(chosen.values())
+
+
+def enqueue_missing(confirm: optuna.Study, wanted: list[Candidate], repeats: int) -> int:
+    """Enqueues each (configuration, repeat) that is not finished, running or waiting."""
+    alive = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+    have = {
+        (t.user_attrs.get("confirm_key"), t.user_attrs.get("repeat"))
+        for t in confirm.get_trials(deepcopy=False, states=alive)
+    }
+    added = 0
+    for candidate in wanted:
+        for repeat in range(repeats):
+            if (candidate.key, repeat) in have:
+                continue
+            attrs: dict[str, Any] = {
+                "confirm_key": candidate.key,
+                "confirm_label": candidate.label,
+                "repeat": repeat,
+            }
+            if candidate.baseline is not None:
+                attrs["baseline"] = candidate.baseline
+            if candidate.source_trial is not None:
+                attrs["confirm_of"] = candidate.source_trial
+            confirm.enqueue_trial(candidate.params, user_attrs=attrs)
+            added += 1
+    return added
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs (or resumes) the confirmation; returns the process exit code."""
+    args, rest = parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = load_study_readonly(args.storage, args.study_name)
+    except ReportInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    recorded = dict(study.user_attrs.get("config") or {})
+    settings = optimize.parse_args(settings_argv(recorded, rest))
+    wanted = candidates(study, args.top, baseline=not args.no_baseline)
+    if not wanted:
+        print(
+            f"error: study {args.study_name!r} has no complete trial to confirm", file=sys.stderr
+        )
+        return 2
+    backend = select_backend(settings.backend)
+    try:
+        data = load_dataset(optimize.data_settings(settings))
+        storage = open_storage(args.storage)  # with heartbeat: this process writes trials
+    except (DataError, StorageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if recorded.get("data_fingerprint") not in (None, data.fingerprint):
+        print(
+            "warning: this data differs from the study's (fingerprint "
+            f"{data.fingerprint} vs {recorded['data_fingerprint']})",
+            file=sys.stderr,
+        )
+    name = confirm_study_name(args.study_name)
+    confirm = optuna.create_study(
+        storage=storage, study_name=name, direction="maximize", load_if_exists=True
+    )
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(settings).items()}
+    confirm.set_user_attr("config", {**config, "data_fingerprint": data.fingerprint,
+                                     "data_sizes": data.sizes(), "confirms": args.study_name,
+                                     "seed_offset": SEED_OFFSET})  # fmt: skip
+    added = enqueue_missing(confirm, wanted, args.repeats)
+    waiting = len(confirm.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+    print(
+        f"study {name!r}: {len(wanted)} configurations x {args.repeats} repeats; "
+        f"{added} newly enqueued, {waiting} to run; data {data.sizes()}; backend {backend}",
+        file=sys.stderr,
+    )
+    if waiting:
+        from study.objective import Objective, trial_errors  # imports Keras
+        from study.train import TrainSettings
+
+        objective = Objective(
+            data,
+            TrainSettings(
+                epochs=settings.epochs,
+                batch_size=settings.batch_size,
+                learning_rate=settings.learning_rate,
+            ),
+            vocab_size=settings.max_features,
+            sequence_length=settings.maxlen,
+            seed=settings.seed + SEED_OFFSET,
+            pruning=False,
+        )
+        start = time.perf_counter()
+        install_signal_handlers()
+        try:
+            with deferred_interrupts():
+                confirm.optimize(
+                    objective,
+                    n_trials=waiting,
+                    catch=trial_errors(),
+                    callbacks=[lambda study, trial: check_interrupt()],
+                )
+        except KeyboardInterrupt as exc:
+            fail_own_running_trials(confirm, f"interrupted ({type(exc).__name__})")
+            print(
+                "interrupted: the running trial was recorded as FAIL; rerun the same command "
+                "to resume",
+                file=sys.stderr,
+            )
+            return exit_code(exc)
+        print(f"ran {waiting} trainings in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    done = len(confirm.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    print(
+        f"{name}: {done} complete runs; report them with "
+        f"python -m reports --storage {args.storage} --study-name {args.study_name}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""Report data (tables, findings, Pareto fronts, importances) from trials made without training."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from reports import analysis, repeats
+from reports.build import compute, findings_markdown
+from reports.findings import AXES, controlled_table
+from reports.tables import COLUMNS, baseline_table, config_key, study_frame
+from search_spaces.baseline import BASELINE_GRID
+from search_spaces.config import ModelConfig
+from tests.report_studies import add, add_baselines, n_params
+
+
+def new_study(directions: list[str] | None = None) -> optuna.Study:
+    return optuna.create_study(directions=directions or ["maximize"])
+
+
+def test_trials_frame_has_one_row_per_trial_in_every_state() -> None:
+    study = new_study()
+    add(study, ModelConfig(8, 8), 0.8, baseline=BASELINE_GRID[0].label)
+    add(study, ModelConfig(32, 16), 0.7, state=TrialState.PRUNED, epochs=2)
+    add(study, ModelConfig(64, 4), None, state=TrialState.FAIL, extra={"fail_reason": "boom"})
+    frame = study_frame(study)
+    assert list(frame.columns) == list(COLUMNS)
+    assert list(frame["state"]) == ["COMPLETE", "PRUNED", "FAIL"]
+    assert list(frame["source"]) == [BASELINE_GRID[0].label, "sampler", "sampler"]
+    assert frame.loc[1, "pruned_at_epoch"] == 2
+    assert frame["pruned_at_epoch"].isna().tolist() == [True, False, True]
+    assert math.isnan(frame.loc[2, "val_accuracy"])
+    assert frame.loc[2, "fail_reason"] == "boom"
+    assert frame.loc[0, "n_params"] == 8553  # the helper counts like Keras (notebook: 8,553)
+
+
+def test_nan_and_garbage_attributes_become_nan() -> None:
+    study = new_study()
+    add(study, ModelConfig(8, 8), 0.8, extra={"test_accuracy": float("nan"), "n_params": "x"})
+    frame = study_frame(study)
+    assert math.isnan(frame.loc[0, "test_accuracy"])
+    assert math.isnan(frame.loc[0, "n_params"])
+    assert frame.loc[0, "val_accuracy"] == pytest.approx(0.8)
+
+
+def test_baseline_table_sets_the_notebook_beside_the_measurement() -> None:
+    study = new_study()
+    add_baselines(study)
+    add(study, ModelConfig(100, 100), 0.9)  # a sampled trial is not a baseline row
+    table = baseline_table(study_frame(study))
+    assert len(table) == 14
+    assert list(table["heading"]) == [e.label for e in BASELINE_GRID]
+    assert list(table["notebook_params"]) == [e.notebook_params for e in BASELINE_GRID]
+    assert list(table["n_params"]) == [e.notebook_params for e in BASELINE_GRID]
+    assert table.loc[0, "notebook_test_accuracy"] == pytest.approx(0.82284)
+    assert math.isnan(table.loc[6, "notebook_test_accuracy"])  # none printed for embedding 16
+    assert table.loc[3, "val_accuracy"] == pytest.approx(0.803)
+    assert table.loc[3, "train_seconds"] == pytest.approx(4.0)
+
+
+def test_baseline_table_marks_missing_and_pruned_baselines() -> None:
+    study = new_study()
+    first = BASELINE_GRID[0]
+    add(study, first.config, 0.7, state=TrialState.PRUNED, baseline=first.label)
+    table = baseline_table(study_frame(study))
+    assert table.loc[0, "state"] == "PRUNED"
+    assert (table.loc[1:, "state"] == "missing").all()
+    assert table.loc[0, "val_accuracy"] == pytest.approx(0.7)  # its last epoch, marked PRUNED
+    assert table.loc[1:, "val_accuracy"].isna().all()
+    assert table.loc[0, "n_params"] == 8553
+
+
+def test_axis_findings_say_they_rest_on_single_runs() -> None:
+    study = new_study()
+    labels = [e.label for e in BASELINE_GRID]
+    add_baselines(study, {labels[0]: 0.70, labels[4]: 0.85})  # units 8 worst, 128 best
+    data = compute(study)
+    units = data.sections[0]
+    assert units.axis.param == "units"
+    assert list(units.controlled["value"]) == [8, 16, 32, 64, 128]
+    assert units.findings[0].startswith("units 128 vs 8")
+    assert "15.0 pp apart" in units.findings[0]
+    assert "rests on single runs" in units.findings[0]
+    assert "8,553 to 78,273" in units.findings[1]
+    dropout = data.sections[2]
+    assert "leaves the parameter count unchanged (33,321)" in dropout.findings[1]
+    for section in data.sections:
+        assert section.findings, section.axis.title
+    assert "### Stacked LSTM layers" in findings_markdown(study, data)
+
+
+def test_embedding_and_layer_axes_include_the_part_1_reference() -> None:
+    study = new_study()
+    add_baselines(study)
+    frame = study_frame(study)
+    by_param = {axis.param: controlled_table(axis, frame) for axis in AXES}
+    assert list(by_param["embedding_dim"]["value"]) == [4, 8, 16, 32]
+    assert list(by_param["layers"]["value"]) == [1, 3, 4, 8]
+    assert list(by_param["dropout"]["value"]) == [0.4, 0.5, 0.7]
+
+
+def confirm_study(spread: float, means: dict[ModelConfig, float], runs: int = 3) -> optuna.Study:
+    study = new_study()
+    labels = {e.config: e.label for e in BASELINE_GRID}
+    for config, mean in means.items():
+        for r in range(runs):
+            offset = spread * (r - (runs - 1) / 2)
+            add(study, config, mean + offset, baseline=labels.get(config), extra={"repeat": r})
+    return study
+
+
+def test_repeats_summary_gives_mean_and_std_per_configuration() -> None:
+    a, b = ModelConfig(8, 8), ModelConfig(128, 8)
+    study = confirm_study(0.01, {a: 0.80, b: 0.82})
+    add(study, a, None, state=TrialState.FAIL)  # a failed repeat counts for nothing
+    table = repeats.summary(study_frame(study))
+    assert list(table["config"]) == [config_key(b.as_params()), config_key(a.as_params())]
+    assert list(table["repeats"]) == [3, 3]
+    assert table.loc[1, "val_mean"] == pytest.approx(0.80)
+    assert table.loc[1, "val_std"] == pytest.approx(0.01)
+    spread = repeats.pooled_spread(table)
+    assert spread is not None and spread.std == pytest.approx(0.01)
+    assert spread.threshold(3, 3) == pytest.approx(2 * 0.01 * math.sqrt(2 / 3))
+
+
+@pytest.mark.parametrize(("gap", "verdict"), [(0.004, "within"), (0.05, "beyond")])
+def test_axis_findings_compare_the_difference_with_the_spread(gap: float, verdict: str) -> None:
+    a, b = ModelConfig(8, 8), ModelConfig(128, 8)
+    confirm = confirm_study(0.005, {a: 0.80, b: 0.80 + gap})
+    summary = repeats.summary(study_frame(confirm))
+    spread = repeats.pooled_spread(summary)
+    study = new_study()
+    add_baselines(study)
+    frame = study_frame(study)
+    from reports.findings import axis_sections
+
+    units = axis_sections(frame, summary, spread)[0]
+    text = units.findings[0]
+    assert text.startswith("units 128 vs 8"), text
+    assert f"{100 * gap:.1f} pp apart (means of 3 and 3 repeats)" in text
+    assert f"{verdict} the ±" in text
+    assert "single runs" not in text
+    table = baseline_table(frame, summary)
+    assert table.loc[0, "repeats"] == 3 and table.loc[0, "val_mean"] == pytest.approx(0.80)
+    assert math.isnan(table.loc[1, "val_mean"])  # not re-trained
+
+
+def test_pareto_mask_keeps_only_undominated_trials() -> None:
+    study = new_study()
+    add(study, ModelConfig(8, 4), 0.70)  # smallest: on the front
+    add(study, ModelConfig(8, 8), 0.65)  # bigger and worse: dominated
+    add(study, ModelConfig(16, 8), 0.80)  # better: on the front
+    add(study, ModelConfig(128, 64), 0.79)  # biggest and worse: dominated
+    add(study, ModelConfig(8, 16), None, state=TrialState.FAIL)
+    frame = study_frame(study)
+    mask = analysis.pareto_mask(frame, "n_params")
+    assert mask.tolist() == [True, False, True, False, False]
+    assert n_params(ModelConfig(8, 4)) < n_params(ModelConfig(8, 8)) < n_params(ModelConfig(16, 8))
+
+
+def test_importances_name_the_evaluator_and_need_trials() -> None:
+    study = new_study()
+    assert analysis.importances(study).reason.startswith("needs at least 2")
+    for i, units in enumerate([8, 16, 32, 64, 128, 8, 16, 32, 64, 128, 8, 16, 32, 64, 128, 200]):
+        add(study, ModelConfig(units, 8 + i), 0.5 + units / 1000)
+    imp = analysis.importances(study)
+    assert "PED-ANOVA" in imp.evaluator
+    assert imp.values and sum(imp.values.values()) == pytest.approx(1.0)
+    assert max(imp.values, key=imp.values.__getitem__) == "units"
+
+
+def test_multi_objective_study_is_read_on_its_first_objective() -> None:
+    study = new_study(["maximize", "minimize"])
+    add_baselines(study)
+    data = compute(study)
+    assert data.frame["val_accuracy"].notna().all()
+    assert data.importances.evaluator
+
+
+def test_a_study_with_no_complete_trial_reports_so() -> None:
+    study = new_study()
+    add(study, ModelConfig(8, 8), 0.6, state=TrialState.PRUNED)
+    add(study, ModelConfig(8, 8), None, state=TrialState.FAIL)
+    data = compute(study)
+    assert len(data.frame) == 2
+    assert data.importances.values == {}
+    assert "too few to compare" in data.sections[0].findings[0]
+    assert data.sections[0].study.empty
+    assert not analysis.pareto_mask(data.frame, "n_params").any()
+
+
+def test_zero_and_one_trial_studies() -> None:
+    empty = compute(new_study())
+    assert empty.frame.empty and len(empty.baseline) == 14
+    one = new_study()
+    add(one, ModelConfig(16, 16), 0.7, baseline=BASELINE_GRID[6].label)
+    data = compute(one)
+    assert len(data.frame) == 1
+    assert data.baseline.loc[6, "val_accuracy"] == pytest.approx(0.7)
+    assert analysis.pareto_mask(data.frame, "train_seconds").tolist() == [True]
+    assert "1 of the notebook's 4" in data.sections[1].findings[0]
+
+
+def test_whole_study_finding_gives_the_rank_correlation() -> None:
+    study = new_study()
+    for units, val in ((8, 0.6), (16, 0.65), (32, 0.7), (64, 0.75)):
+        add(study, ModelConfig(units, 8), val)
+    units = compute(study).sections[0]
+    assert "rank correlation of units with validation accuracy is +1.00" in units.findings[-1]
+    assert "best trial (#3, 75.00%) used units = 64" in units.findings[-1]
+    assert units.study["trials"].tolist() == [1, 1, 1, 1]

@@ -21,6 +21,8 @@ import optuna
 from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
+from storage.sqlite_speed import use_wal
+
 #: Seconds between heartbeats of a running trial.
 HEARTBEAT_INTERVAL = 30
 #: A trial whose heartbeat is older than this is stale: its worker is taken for dead.
@@ -94,7 +96,10 @@ def open_storage(url: str, *, heartbeat: bool = True) -> BaseStorage:
             # The heartbeat is flagged experimental, but it is Optuna's documented way to recover
             # the trials of a dead worker; the warning would only alarm users on every start.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat_kwargs)  # type: ignore[arg-type]
+            rdb = RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat_kwargs)  # type: ignore[arg-type]
+        if kind == "sqlite":
+            use_wal(rdb.engine)
+        return rdb
     except Exception as exc:  # SQLAlchemy's errors differ by driver; all mean "cannot use it"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StorageError(f"cannot open storage {_redacted(url)}: {reason}") from None

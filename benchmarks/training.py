@@ -196,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             result = run_worker(cmd)
             raw[f"{name}/{path}"] = result
             rows.append(summarize(name, path, result, args.epochs))
+            # Kept as it goes: a long run stopped halfway still leaves what it measured.
+            write_json(args.out, {"benchmark": "training", "partial": True, "rows": rows})
     ratios = []
     for name in configs:
         by_path = {r["path"]: r for r in rows if r["config"] == name}

@@ -37,8 +37,9 @@ def test_select_backend_sets_the_environment_before_keras() -> None:
         "from study.backend import select_backend\n"
         "import study.optimize\n"
         "assert 'keras' not in sys.modules, 'keras imported before the backend was chosen'\n"
-        "print(select_backend('tensorflow'), os.environ['KERAS_BACKEND'],\n"
-        "      os.environ['XLA_PYTHON_CLIENT_PREALLOCATE'], os.environ['TF_FORCE_GPU_ALLOW_GROWTH'])\n"
+        "env = os.environ\n"
+        "print(select_backend('tensorflow'), env['KERAS_BACKEND'],\n"
+        "      env['XLA_PYTHON_CLIENT_PREALLOCATE'], env['TF_FORCE_GPU_ALLOW_GROWTH'])\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     out = subprocess.run(

@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         for pruner in args.pruners.split(","):
             print(f"running pruner {pruner} ...", file=sys.stderr, flush=True)
             rows.append(run_one(args, pruner, Path(tmp)))
+            # Kept as it goes: a run stopped halfway still leaves the pruners it finished.
+            write_json(args.out, {"benchmark": "pruning", "partial": True, "rows": rows})
     reference = next((r for r in rows if r["pruner"] == "none"), None)
     for row in rows:
         if reference is not None and row is not reference:

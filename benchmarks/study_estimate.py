@@ -1,6 +1,6 @@
 """Estimates the wall time of a full-data study from the ``training`` and ``pruning`` results.
 
-A cost model fitted to our path's rows of ``results/training.json`` (steady epoch time = per-layer
+A cost model fitted to our path's rows of ``results/training*.json`` (steady epoch time = per-layer
 step overhead + LSTM arithmetic at the measured rate, recurrent dropout as the measured factor,
 compile time per layer), applied to the notebook's 14 baseline trials and to the remaining trials
 drawn at random from the search space (TPE after its start-up trials is unknown ahead of time;
@@ -52,7 +52,8 @@ def fit_model(rows: dict[str, dict[str, Any]]) -> dict[str, float]:
     rate = lstm_flops(CONFIGS["units128"][1]) / max(big["steady_epoch_s"] - base - per_layer, 1e-3)
     rd_factor = rd["steady_epoch_s"] / small["steady_epoch_s"]
     compile_small = small["first_epoch_s"] - small["steady_epoch_s"]
-    compile_layer = (deep["first_epoch_s"] - deep["steady_epoch_s"] - compile_small) / 7
+    # Clamped: on a loaded machine the difference can come out negative.
+    compile_layer = max((deep["first_epoch_s"] - deep["steady_epoch_s"] - compile_small) / 7, 0.0)
     return {
         "base_s": base,
         "per_layer_s": per_layer,
@@ -92,8 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--draws", type=int, default=200, help="random studies to average over")
     p.add_argument("--out", type=Path, default=default_out("study_estimate"))
     args = p.parse_args(argv)
-    training = json.loads((RESULTS / "training.json").read_text())
-    ours = {r["config"]: r for r in training["rows"] if r["path"] == "ours"}
+    ours: dict[str, dict[str, Any]] = {}
+    for path in sorted(RESULTS.glob("training*.json")):  # e.g. one config run on its own
+        rows = json.loads(path.read_text())["rows"]
+        ours.update({r["config"]: r for r in rows if r["path"] == "ours"})
     model = fit_model(ours)
     saved = 0.0
     try:

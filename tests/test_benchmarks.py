@@ -13,7 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", ["data", "overhead", "training", "backends", "pruning"])
+@pytest.mark.parametrize(
+    "name", ["data", "overhead", "training", "backends", "pruning", "study_estimate"]
+)
 def test_benchmark_imports_without_keras(name: str) -> None:
     module = importlib.import_module(f"benchmarks.{name}")
     assert callable(module.main)

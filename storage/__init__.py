@@ -21,6 +21,8 @@ import optuna
 from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
+from storage.sqlite_speed import use_wal
+
 #: Default seconds without a heartbeat after which a running trial's worker is taken for dead.
 HEARTBEAT_GRACE = 90
 #: How often a stale trial is re-queued before it is left failed.
@@ -92,14 +94,18 @@ def open_storage(
             # the trials of a dead worker; the warning would only alarm users on every start.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             if not heartbeat:
-                return RDBStorage(url, engine_kwargs=engine_kwargs)
-            return RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=max(1, grace_period // 3),
-                grace_period=grace_period,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(MAX_RETRY),
-            )
+                rdb = RDBStorage(url, engine_kwargs=engine_kwargs)
+            else:
+                rdb = RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=max(1, grace_period // 3),
+                    grace_period=grace_period,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(MAX_RETRY),
+                )
+        if kind == "sqlite":
+            use_wal(rdb.engine)
+        return rdb
     except Exception as exc:  # SQLAlchemy's errors differ by driver; all mean "cannot use it"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StorageError(f"cannot open storage {_redacted(url)}: {reason}") from None

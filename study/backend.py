@@ -6,6 +6,7 @@ before importing anything that imports Keras (worker processes inherit the varia
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import platform
@@ -31,6 +32,11 @@ def select_backend(name: str) -> str:
     # Keras imports TensorFlow for its data utilities under every backend; keep its C++ start-up
     # chatter (CUDA probing, oneDNN notices) off the user's terminal unless they ask for it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # On a GPU, take memory as needed instead of all of it up front, so several worker processes
+    # (each a trial) can share one device. Both are read at import, so they are set here; worker
+    # processes inherit them. TensorFlow's variable is its set_memory_growth for every GPU.
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     return backend
 
 
@@ -49,6 +55,10 @@ def device_name() -> str:
         import tensorflow as tf
 
         gpus = tf.config.list_physical_devices("GPU")
+        for gpu in gpus:
+            # RuntimeError: the GPU is initialized already, TF_FORCE_GPU_ALLOW_GROWTH did it.
+            with contextlib.suppress(RuntimeError):
+                tf.config.experimental.set_memory_growth(gpu, True)
         if gpus:
             details = tf.config.experimental.get_device_details(gpus[0])
             return f"GPU: {details.get('device_name', gpus[0].name)}"

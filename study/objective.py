@@ -8,6 +8,7 @@ epoch as intermediate values. The test set is evaluated once, after training, an
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 from typing import Any
 
@@ -19,7 +20,14 @@ from search_spaces.lstm import suggest_params
 from study.backend import device_name
 from study.data import Dataset
 from study.model import build_model
-from study.train import EpochRecorder, TrainingDiverged, TrainSettings, evaluate, fit
+from study.train import (
+    EpochRecorder,
+    TrainingDiverged,
+    TrainSettings,
+    evaluate,
+    even_eval_batch_size,
+    fit,
+)
 from study.workers import OWNER_ATTR, check_interrupt, owner_id
 
 
@@ -87,13 +95,24 @@ class Objective:
         pruning: bool,
     ) -> None:
         self._data = data
-        self._settings = settings
+        # Equal evaluation batches: one compiled evaluation step per trial, not three.
+        self._settings = dataclasses.replace(
+            settings,
+            eval_batch_size=even_eval_batch_size(
+                (len(data.y_val), len(data.y_test)), settings.eval_batch_size
+            ),
+        )
         self._vocab_size = vocab_size
         self._sequence_length = sequence_length
         self._seed = seed
         self._pruning = pruning
         self._device = device_name()
         self._owner = owner_id()
+        # Everything alive now (Keras, TensorFlow, JAX, the data) lives for the whole study:
+        # freezing it keeps the per-trial gc.collect() from re-scanning millions of objects, which
+        # cost about 0.5 s per collection on our 2-core machine (benchmarks/overhead.py).
+        gc.collect()
+        gc.freeze()
 
     def __call__(self, trial: optuna.Trial) -> float:
         trial.set_user_attr(OWNER_ATTR, self._owner)  # first: lets a rerun tell if we died
@@ -105,8 +124,9 @@ class Objective:
             trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}".strip(": "))
             raise
         finally:
-            # Free the graph and weights before the next trial so memory stays flat.
-            keras.backend.clear_session()
+            # Free the graph and weights before the next trial so memory stays flat; one
+            # collection is enough (clear_session would run a second one).
+            keras.backend.clear_session(free_memory=False)
             gc.collect()
 
     def _run(self, trial: optuna.Trial) -> float:

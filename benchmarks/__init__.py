@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print a Markdown table and write JSON; see benchmarks/README.md."""

@@ -1,0 +1,97 @@
+"""Shared plumbing of the benchmarks: import path, machine description, table and JSON output.
+
+Each benchmark runs as ``python benchmarks/<name>.py`` or ``python -m benchmarks.<name>`` from the
+repository root; importing this module first puts the root on ``sys.path`` for the first form.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+RESULTS = ROOT / "benchmarks" / "results"
+#: The full dataset used by the committed figures; pass --data to use another copy.
+DEFAULT_DATA = "/work/shared/data/aclImdb_reviews.tar.gz"
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on, including how busy the machine was."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as fh:
+            mem_gib = round(int(fh.readline().split()[1]) / 2**20, 1)
+    except (OSError, ValueError, IndexError):
+        mem_gib = None
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "mem_gib": mem_gib,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """Renders rows as a GitHub Markdown table; floats get 3 significant decimals."""
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return "–"
+        if isinstance(value, float):
+            return f"{value:.4f}" if abs(value) < 1 else f"{value:.2f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_json(path: Path, payload: Mapping[str, Any]) -> None:
+    """Writes the result, with the machine it came from, creating the folder if needed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"machine": machine(), **payload}, indent=2) + "\n")
+    print(f"\nwrote {path}", file=sys.stderr)
+
+
+def default_out(name: str) -> Path:
+    """``benchmarks/results/<name>.json``."""
+    return RESULTS / f"{name}.json"
+
+
+def run_worker(args: Sequence[str], env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Runs ``python <args>`` in a fresh process and returns the JSON its last stdout line holds.
+
+    Keras reads ``KERAS_BACKEND`` once, at import, so every backend needs its own process.
+    """
+    proc = subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+        raise RuntimeError(f"worker {' '.join(args)} failed ({proc.returncode}):\n{tail}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -1,0 +1,243 @@
+"""Training speed: the notebook's code path against ours, per configuration, in the same run.
+
+The notebook path is the notebook's own code: TensorFlow backend, all 25,000 training reviews,
+``validation_data`` = the 25,000 test reviews evaluated at batch 32 after every epoch, then
+``model.evaluate`` on the test set at batch 32. Ours is the product's path: ``study.train.fit`` on
+the training split with validation on the held-out split at ``eval_batch_size``, the default
+backend (``--backend auto``), and the test set evaluated once. Each (configuration, path) runs in
+its own process, because Keras reads ``KERAS_BACKEND`` once, at import.
+
+    python benchmarks/training.py                      # 4 configs x 5 epochs x both paths
+    python benchmarks/training.py --epochs 2 --configs units8,layers8 --limit-train 2000
+
+With ``--epochs`` below 5 the 5-epoch trial time is extrapolated as
+``build + first epoch + 4 x steady epoch + test evaluation`` and marked so in the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import DEFAULT_DATA, default_out, markdown_table, run_worker, write_json
+from search_spaces.config import ModelConfig
+
+#: The notebook configurations the issue names (label, config).
+CONFIGS: dict[str, tuple[str, ModelConfig]] = {
+    "units8": ("Part 1: LSTM with 8 nodes", ModelConfig(8, 8)),
+    "units128": ("Part 1: LSTM with 128 nodes", ModelConfig(128, 8)),
+    "dropout0.4": ("Part 3: dropout 0.4, recurrent 0.5", ModelConfig(8, 32, 1, 0.4, 0.5)),
+    "layers8": ("Part 4: 8 stacked LSTM layers", ModelConfig(8, 8, 8)),
+}
+PATHS = ("notebook", "ours")
+TRIAL_EPOCHS = 5
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--epochs", type=int, default=TRIAL_EPOCHS, help="epochs per run (>= 2)")
+    p.add_argument("--configs", default=",".join(CONFIGS), help=f"subset of {','.join(CONFIGS)}")
+    p.add_argument("--paths", default=",".join(PATHS), help="notebook, ours or both")
+    p.add_argument("--backend", default="auto", help="backend of our path (auto, jax, tensorflow)")
+    p.add_argument("--data", default=DEFAULT_DATA, help="aclImdb folder or .tar.gz")
+    p.add_argument("--limit-train", type=int, default=None, help="training reviews, quick checks")
+    p.add_argument("--limit-test", type=int, default=None, help="test reviews, quick checks")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=default_out("training"))
+    p.add_argument("--worker", choices=PATHS, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.epochs < 2:
+        p.error(f"--epochs must be at least 2 (first and steady epochs), got {args.epochs}")
+    for name in args.configs.split(","):
+        if name not in CONFIGS:
+            p.error(f"--configs: unknown config {name!r}, choose from {', '.join(CONFIGS)}")
+    for path in args.paths.split(","):
+        if path not in PATHS:
+            p.error(f"--paths: unknown path {path!r}, choose from {', '.join(PATHS)}")
+    return args
+
+
+def worker(args: argparse.Namespace) -> dict[str, Any]:
+    """Trains one configuration along one path in this process; returns its timings."""
+    from study.backend import select_backend
+
+    backend = "tensorflow" if args.worker == "notebook" else select_backend(args.backend)
+    os.environ["KERAS_BACKEND"] = backend
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy as np
+
+    from study.data import DataSettings, default_cache_dir, load_dataset
+
+    data = load_dataset(
+        DataSettings(
+            source=args.data,
+            limit_train=args.limit_train,
+            limit_test=args.limit_test,
+            seed=args.seed,
+            cache_dir=default_cache_dir(),
+        )
+    )
+    import keras
+
+    from study.model import build_model
+    from study.train import EpochRecorder, TrainSettings, evaluate, fit
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self.seconds.append(time.perf_counter() - self._start)
+
+    _, config = CONFIGS[args.configs]
+    keras.utils.set_random_seed(args.seed)
+    timer = EpochTimer()
+    start = time.perf_counter()
+    if args.worker == "notebook":
+        # The notebook's cell: Embedding without input length, all training reviews, the test
+        # set as validation data at batch 32, then evaluate at batch 32.
+        x_train = np.concatenate([data.x_train, data.x_val])
+        y_train = np.concatenate([data.y_train, data.y_val])
+        model = build_model(config, sequence_length=None)
+        build_s = time.perf_counter() - start
+        history = model.fit(
+            x_train,
+            y_train,
+            batch_size=32,
+            epochs=args.epochs,
+            validation_data=(data.x_test, data.y_test),
+            callbacks=[timer],
+            verbose=0,
+        )
+        val_accuracy = float(history.history["val_accuracy"][-1])
+        eval_start = time.perf_counter()
+        _, test_accuracy = model.evaluate(data.x_test, data.y_test, batch_size=32, verbose=0)
+    else:
+        settings = TrainSettings(epochs=args.epochs)
+        model = build_model(config, sequence_length=data.x_train.shape[1])
+        build_s = time.perf_counter() - start
+        recorder = EpochRecorder()
+        fit(model, data, settings, recorder, [timer])
+        val_accuracy = recorder.val_accuracy[-1]
+        eval_start = time.perf_counter()
+        _, test_accuracy = evaluate(model, data.x_test, data.y_test, settings)
+    end = time.perf_counter()
+    return {
+        "backend": keras.backend.backend(),
+        "train_reviews": int(
+            len(data.y_train) + (len(data.y_val) if args.worker == "notebook" else 0)
+        ),
+        "build_s": build_s,
+        "epoch_s": timer.seconds,
+        "test_eval_s": end - eval_start,
+        "trial_s": end - start,
+        "val_accuracy": val_accuracy,
+        "test_accuracy": float(test_accuracy),
+    }
+
+
+def summarize(name: str, path: str, raw: dict[str, Any], epochs: int) -> dict[str, Any]:
+    """One table row: first and steady epoch, the 5-epoch trial (measured or extrapolated)."""
+    first, rest = raw["epoch_s"][0], raw["epoch_s"][1:]
+    steady = statistics.median(rest)
+    if epochs == TRIAL_EPOCHS:
+        trial5, how = raw["trial_s"], "measured"
+    else:
+        trial5 = raw["build_s"] + first + (TRIAL_EPOCHS - 1) * steady + raw["test_eval_s"]
+        how = f"extrapolated from {epochs} epochs"
+    return {
+        "config": name,
+        "path": path,
+        "backend": raw["backend"],
+        "first_epoch_s": first,
+        "steady_epoch_s": steady,
+        "test_eval_s": raw["test_eval_s"],
+        "trial5_s": trial5,
+        "trial5": how,
+        "val_accuracy": raw["val_accuracy"],
+        "test_accuracy": raw["test_accuracy"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return 0
+    configs, paths = args.configs.split(","), args.paths.split(",")
+    rows, raw = [], {}
+    for name in configs:
+        for path in paths:
+            cmd = [
+                str(Path(__file__).resolve()),
+                f"--worker={path}",
+                f"--configs={name}",
+                f"--epochs={args.epochs}",
+                f"--backend={args.backend}",
+                f"--data={args.data}",
+                f"--seed={args.seed}",
+            ]
+            cmd += [f"--limit-train={args.limit_train}"] if args.limit_train else []
+            cmd += [f"--limit-test={args.limit_test}"] if args.limit_test else []
+            print(f"running {name} / {path} ...", file=sys.stderr, flush=True)
+            result = run_worker(cmd)
+            raw[f"{name}/{path}"] = result
+            rows.append(summarize(name, path, result, args.epochs))
+            # Kept as it goes: a long run stopped halfway still leaves what it measured.
+            write_json(args.out, {"benchmark": "training", "partial": True, "rows": rows})
+    ratios = []
+    for name in configs:
+        by_path = {r["path"]: r for r in rows if r["config"] == name}
+        if set(by_path) == set(PATHS):
+            speedup = by_path["notebook"]["trial5_s"] / by_path["ours"]["trial5_s"]
+            by_path["ours"]["speedup"] = speedup
+            ratios.append(speedup)
+            by_path["ours"]["test_acc_diff_pp"] = 100 * (
+                by_path["ours"]["test_accuracy"] - by_path["notebook"]["test_accuracy"]
+            )
+    columns = [
+        "config",
+        "path",
+        "backend",
+        "first_epoch_s",
+        "steady_epoch_s",
+        "test_eval_s",
+        "trial5_s",
+        "trial5",
+        "val_accuracy",
+        "test_accuracy",
+        "speedup",
+        "test_acc_diff_pp",
+    ]
+    print(markdown_table(rows, columns))
+    median = statistics.median(ratios) if ratios else None
+    if median is not None:
+        print(f"\nmedian speedup per 5-epoch trial (notebook / ours): {median:.1f}x")
+    write_json(
+        args.out,
+        {
+            "benchmark": "training",
+            "argv": sys.argv[1:] if argv is None else argv,
+            "rows": rows,
+            "median_speedup": median,
+            "raw": raw,
+        },
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -22,7 +22,8 @@ if str(ROOT) not in sys.path:
 
 RESULTS = ROOT / "benchmarks" / "results"
 #: The full dataset used by the committed figures; pass --data to use another copy.
-DEFAULT_DATA = "/work/shared/data/aclImdb_reviews.tar.gz"
+#: The shared copy beside the repository (``../shared/data``), as on the CI machines.
+DEFAULT_DATA = str(ROOT.parent / "shared" / "data" / "aclImdb_reviews.tar.gz")
 
 
 def machine() -> dict[str, Any]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._common import DEFAULT_DATA  # noqa: E402
 from study.backend import select_backend  # noqa: E402
 
 
@@ -33,10 +34,7 @@ def main() -> int:
     p.add_argument("--trials", type=int, default=20)
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--limit-train", type=int, default=2000)
-    p.add_argument(
-        "--data",
-        default=str(Path(__file__).resolve().parents[2] / "shared/data/aclImdb_reviews.tar.gz"),
-    )
+    p.add_argument("--data", default=DEFAULT_DATA)
     p.add_argument("--backend", default="auto")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/memory.json"))
     args = p.parse_args()

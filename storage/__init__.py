@@ -103,12 +103,20 @@ def open_storage(
                     grace_period=grace_period,
                     heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(MAX_RETRY),
                 )
-        if kind == "sqlite":
-            use_wal(rdb.engine)
         return rdb
     except Exception as exc:  # SQLAlchemy's errors differ by driver; all mean "cannot use it"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StorageError(f"cannot open storage {_redacted(url)}: {reason}") from None
+
+
+def tune_for_writing(storage: BaseStorage) -> None:
+    """Switches an SQLite storage to its write-ahead log (see ``storage.sqlite_speed``).
+
+    Called only once the study has been checked: the switch rewrites the file's header, and a
+    command refused for bad input must leave the file byte for byte as it found it.
+    """
+    if isinstance(storage, RDBStorage) and storage.url.startswith("sqlite"):
+        use_wal(storage.engine)
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -161,4 +169,5 @@ __all__ = [
     "open_storage",
     "sqlite_path",
     "study_exists",
+    "tune_for_writing",
 ]

@@ -25,7 +25,7 @@ from optuna.trial import TrialState
 from reports.load import ReportInputError, confirm_study_name, load_study_readonly
 from reports.tables import PARAMS, complete, config_key, study_frame
 from search_spaces.baseline import BASELINE_GRID
-from storage import StorageError, open_storage
+from storage import StorageError, open_storage, tune_for_writing
 from study import optimize
 from study.backend import select_backend
 from study.data import DataError, load_dataset
@@ -177,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         data = load_dataset(optimize.data_settings(settings))
         storage = open_storage(args.storage)  # with heartbeat: this process writes trials
+        tune_for_writing(storage)
     except (DataError, StorageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

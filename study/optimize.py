@@ -24,7 +24,14 @@ import optuna
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from storage import HEARTBEAT_GRACE, JOURNAL_PREFIX, StorageError, kind_of, open_storage
+from storage import (
+    HEARTBEAT_GRACE,
+    JOURNAL_PREFIX,
+    StorageError,
+    kind_of,
+    open_storage,
+    tune_for_writing,
+)
 from study.backend import select_backend
 from study.data import DataError, Dataset, DataSettings, default_cache_dir, load_dataset
 from study.objectives import DIRECTIONS, AccuracyAndParams, is_multi
@@ -268,6 +275,7 @@ def _run(args: argparse.Namespace, argv: list[str], backend: str) -> int:
     except (DataError, StorageError, StudySetupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    tune_for_writing(storage)
     recovered = recover_dead_trials(study)
     if recovered:
         print(f"re-queued trial(s) {recovered}: their worker died", file=sys.stderr)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import open_storage
+from storage import open_storage, tune_for_writing
 from study.train import even_eval_batch_size
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +52,11 @@ def test_sqlite_storage_writes_through_a_write_ahead_log(tmp_path: Path) -> None
     import optuna
 
     url = f"sqlite:///{tmp_path / 's.db'}"
-    study = optuna.create_study(storage=open_storage(url, heartbeat=False), study_name="s")
+    storage = open_storage(url, heartbeat=False)
+    study = optuna.create_study(storage=storage, study_name="s")
+    with sqlite3.connect(tmp_path / "s.db") as conn:  # checked, not yet written: left as it was
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    tune_for_writing(storage)
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     with sqlite3.connect(tmp_path / "s.db") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

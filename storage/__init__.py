@@ -13,18 +13,23 @@ refused before SQLAlchemy can add tables to it.
 from __future__ import annotations
 
 import sqlite3
+import time
 import warnings
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalStorage
+from sqlalchemy.exc import IntegrityError
 
 from storage.sqlite_speed import use_wal
 
 #: Default seconds without a heartbeat after which a running trial's worker is taken for dead.
 HEARTBEAT_GRACE = 90
+#: Retries when another process is creating the same new database's schema at the same moment.
+SCHEMA_RACE_RETRIES = 3
 #: How often a stale trial is re-queued before it is left failed.
 MAX_RETRY = 3
 #: Seconds a SQLite writer waits for a lock (readers such as the dashboard hold it briefly).
@@ -88,25 +93,35 @@ def open_storage(
         engine_kwargs["connect_args"] = {"timeout": SQLITE_LOCK_TIMEOUT}
     else:
         engine_kwargs["pool_pre_ping"] = True
-    try:
-        with warnings.catch_warnings():
-            # The heartbeat is flagged experimental, but it is Optuna's documented way to recover
-            # the trials of a dead worker; the warning would only alarm users on every start.
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            if not heartbeat:
-                rdb = RDBStorage(url, engine_kwargs=engine_kwargs)
-            else:
-                rdb = RDBStorage(
-                    url,
-                    engine_kwargs=engine_kwargs,
-                    heartbeat_interval=max(1, grace_period // 3),
-                    grace_period=grace_period,
-                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(MAX_RETRY),
+    with warnings.catch_warnings():
+        # The heartbeat is flagged experimental, but it is Optuna's documented way to recover the
+        # trials of a dead worker; the warning would only alarm users on every start.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        heartbeat_kwargs: dict[str, Any] = {}
+        if heartbeat:
+            heartbeat_kwargs = {
+                "heartbeat_interval": max(1, grace_period // 3),
+                "grace_period": grace_period,
+                "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(MAX_RETRY),
+            }
+        attempt = 0
+        while True:
+            try:
+                return RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat_kwargs)
+            except IntegrityError:
+                # Two processes creating a new database's schema at the same moment: the loser's
+                # insert of the schema version collides. The schema exists now: open it again.
+                attempt += 1
+                if attempt > SCHEMA_RACE_RETRIES:
+                    raise StorageError(
+                        f"cannot open storage {_redacted(url)}: schema race"
+                    ) from None
+                time.sleep(0.2 * attempt)
+            except Exception as exc:  # SQLAlchemy's errors differ by driver: "cannot use it"
+                reason = (
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 )
-        return rdb
-    except Exception as exc:  # SQLAlchemy's errors differ by driver; all mean "cannot use it"
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StorageError(f"cannot open storage {_redacted(url)}: {reason}") from None
+                raise StorageError(f"cannot open storage {_redacted(url)}: {reason}") from None
 
 
 def tune_for_writing(storage: BaseStorage) -> None:

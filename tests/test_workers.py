@@ -67,8 +67,8 @@ def wait_for_training(storage: str, proc: subprocess.Popen[str], timeout: float 
             continue
         try:
             running = load(storage).get_trials(states=(TrialState.RUNNING,))
-        except (KeyError, ValueError, optuna.exceptions.StorageInternalError):
-            running = []  # the study does not exist yet
+        except Exception:  # the worker is still creating the storage or the study
+            running = []
         for trial in running:
             if trial.intermediate_values:
                 return trial.number

@@ -134,6 +134,16 @@ def tune_for_writing(storage: BaseStorage) -> None:
         use_wal(storage.engine)
 
 
+def release(storage: BaseStorage) -> None:
+    """Closes an RDB storage's connections.
+
+    For SQLite in WAL mode the last close folds the ``-wal`` file back into the database, so the
+    ``.db`` file alone holds the whole study again (a user copying just that file loses nothing).
+    """
+    if isinstance(storage, RDBStorage):
+        storage.engine.dispose()
+
+
 def sqlite_path(url: str) -> Path | None:
     """The file behind a ``sqlite:///`` URL, or None for an in-memory database."""
     rest = url.split("://", 1)[1]
@@ -183,6 +193,7 @@ __all__ = [
     "kind_of",
     "open_storage",
     "sqlite_path",
+    "release",
     "study_exists",
     "tune_for_writing",
 ]

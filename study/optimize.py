@@ -30,6 +30,7 @@ from storage import (
     StorageError,
     kind_of,
     open_storage,
+    release,
     tune_for_writing,
 )
 from study.backend import select_backend
@@ -276,6 +277,20 @@ def _run(args: argparse.Namespace, argv: list[str], backend: str) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     tune_for_writing(storage)
+    try:
+        return _optimize(args, argv, backend, study, data, created)
+    finally:
+        release(storage)
+
+
+def _optimize(
+    args: argparse.Namespace,
+    argv: list[str],
+    backend: str,
+    study: optuna.Study,
+    data: Dataset,
+    created: bool,
+) -> int:
     recovered = recover_dead_trials(study)
     if recovered:
         print(f"re-queued trial(s) {recovered}: their worker died", file=sys.stderr)

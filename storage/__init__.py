@@ -183,17 +183,11 @@ def _redacted(url: str) -> str:
     return f"{scheme}://{user}:***@{host}" if ":" in creds else url
 
 
-def study_exists(storage: BaseStorage, name: str) -> bool:
-    """Whether the storage holds a study of that name."""
-    return any(s.study_name == name for s in storage.get_all_studies())
-
-
 __all__ = [
     "StorageError",
     "kind_of",
     "open_storage",
     "sqlite_path",
     "release",
-    "study_exists",
     "tune_for_writing",
 ]

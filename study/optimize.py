@@ -249,15 +249,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs the study; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    backend = select_backend(args.backend)
-    # Optuna logs each failed trial with its traceback; _FailureGuard prints one line instead.
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    install_signal_handlers()
+    backend = _set_up_process(args)
     try:
         return _run(args, argv, backend)
     except KeyboardInterrupt as exc:  # before or after the trials: nothing to record
         print(f"interrupted; resume with: {_resume_command(argv)}", file=sys.stderr)
         return exit_code(exc)
+
+
+def _set_up_process(args: argparse.Namespace) -> str:
+    """What the main process and every worker do first; returns the backend chosen."""
+    backend = select_backend(args.backend)
+    # Optuna logs each failed trial with its traceback; _FailureGuard prints one line instead.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    install_signal_handlers()
+    return backend
 
 
 def _run(args: argparse.Namespace, argv: list[str], backend: str) -> int:
@@ -426,9 +432,7 @@ def _worker_entry(argv: list[str], index: int, gpu: str | None) -> None:
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     args = parse_args(argv)
-    select_backend(args.backend)
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    install_signal_handlers()
+    _set_up_process(args)
     try:
         data = load_dataset(data_settings(args))
         study = optuna.load_study(

@@ -1,10 +1,24 @@
-"""Builds the notebook's model from a ``ModelConfig``; knows nothing of Optuna or trials."""
+"""Builds the notebook's model from a ``ModelConfig``; knows nothing of Optuna or trials.
+
+The LSTM layers draw their dropout masks in one of two styles (``DROPOUT_STYLES``):
+
+* ``keras2`` (the default): new masks at every time step, as the notebook's Keras 2 did inside
+  ``fit()`` (``study.keras2_lstm.Keras2LSTM``). With it the notebook's Part 3 models reach its
+  0.82 test accuracy.
+* ``keras3``: ``keras.layers.LSTM`` as it is, one mask per review reused at every step. The same
+  Part 3 models reach only 0.76-0.78 (README, "Reproducing the notebook").
+
+Without dropout both styles build the same ``keras.layers.LSTM`` (the fast path, cuDNN on a GPU
+under TensorFlow), and in every style the weights and the parameter count are Keras' own.
+"""
 
 from __future__ import annotations
 
 import keras
 
 from search_spaces import ModelConfig
+from search_spaces.config import DROPOUT_STYLES
+from study.keras2_lstm import Keras2LSTM
 
 
 def build_model(
@@ -13,6 +27,7 @@ def build_model(
     vocab_size: int = 1000,
     sequence_length: int | None = None,
     learning_rate: float = 1e-3,
+    dropout_style: str = "keras2",
 ) -> keras.Model:
     """Embedding -> LSTM x layers -> Dense(1, sigmoid), compiled as in the notebook.
 
@@ -22,23 +37,24 @@ def build_model(
         sequence_length: Fixed input length, or None for any; a fixed length lets the
             backend compile one graph.
         learning_rate: Adam's learning rate (the notebook uses Keras' default, 1e-3).
+        dropout_style: ``"keras2"`` or ``"keras3"``: how the LSTM draws its dropout masks.
 
     Returns:
         A compiled model: Adam, binary cross-entropy, accuracy.
+
+    Raises:
+        ValueError: ``dropout_style`` is not one of ``DROPOUT_STYLES``.
     """
+    if dropout_style not in DROPOUT_STYLES:
+        raise ValueError(
+            f"dropout_style must be one of {', '.join(DROPOUT_STYLES)}, got {dropout_style!r}"
+        )
     model = keras.Sequential(name="lstm_classifier")
     model.add(keras.Input(shape=(sequence_length,), dtype="int32"))
     model.add(keras.layers.Embedding(vocab_size, config.embedding_dim))
     for layer in range(config.layers):
-        model.add(
-            keras.layers.LSTM(
-                config.units,
-                dropout=config.dropout,
-                recurrent_dropout=config.recurrent_dropout,
-                # Every layer but the last hands its whole sequence to the next one.
-                return_sequences=layer < config.layers - 1,
-            )
-        )
+        # Every layer but the last hands its whole sequence to the next one.
+        model.add(lstm_layer(config, dropout_style, return_sequences=layer < config.layers - 1))
     model.add(keras.layers.Dense(1, activation="sigmoid"))
     model.compile(
         loss="binary_crossentropy",
@@ -46,3 +62,21 @@ def build_model(
         metrics=["accuracy"],
     )
     return model
+
+
+def lstm_layer(config: ModelConfig, dropout_style: str, *, return_sequences: bool) -> keras.Layer:
+    """One LSTM layer of the model, with the configuration's dropout in the given style."""
+    has_dropout = config.dropout > 0 or config.recurrent_dropout > 0
+    if dropout_style == "keras2" and has_dropout:
+        return Keras2LSTM(
+            config.units,
+            dropout=config.dropout,
+            recurrent_dropout=config.recurrent_dropout,
+            return_sequences=return_sequences,
+        )
+    return keras.layers.LSTM(
+        config.units,
+        dropout=config.dropout,
+        recurrent_dropout=config.recurrent_dropout,
+        return_sequences=return_sequences,
+    )

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -29,13 +28,8 @@ from storage import StorageError, open_storage, tune_for_writing
 from study import optimize
 from study.backend import select_backend
 from study.data import DataError, load_dataset
-from study.workers import (
-    check_interrupt,
-    deferred_interrupts,
-    exit_code,
-    fail_own_running_trials,
-    install_signal_handlers,
-)
+from study.reruns import Candidate, enqueue_missing, run_waiting, waiting
+from study.setup import recorded_settings
 
 #: Added to the study's seed for the repeats, so that no repeat reuses a seed of the study's own
 #: trials (each trial's Keras seed is seed * 100_003 + trial number).
@@ -43,23 +37,13 @@ SEED_OFFSET = 1000
 #: The data and training flags of ``study.optimize`` a confirmation takes (and records).
 FLAGS = (
     "data", "max_features", "maxlen", "val_split", "limit_train", "limit_test", "seed",
-    "epochs", "batch_size", "learning_rate", "backend",
+    "epochs", "batch_size", "learning_rate", "backend", "dropout_style",
 )  # fmt: skip
-
-
-class Candidate(NamedTuple):
-    """One configuration to repeat."""
-
-    key: str
-    params: dict[str, Any]
-    label: str
-    baseline: str | None
-    source_trial: int | None
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m study.confirm`` (data flags are study.optimize's)."""
-    p = optimize._OneLineParser(
+    p = optimize.OneLineParser(
         prog="python -m study.confirm",
         description="Re-train the top-K configurations of a study and the notebook's 14 "
         "R times with other seeds, into the study <NAME>-confirm. Data and training flags "
@@ -130,42 +114,17 @@ def candidates(study: optuna.Study, top: int, baseline: bool) -> list[Candidate]
     return list(chosen.values())
 
 
-def enqueue_missing(confirm: optuna.Study, wanted: list[Candidate], repeats: int) -> int:
-    """Enqueues each (configuration, repeat) that is not finished, running or waiting."""
-    alive = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
-    have = {
-        (t.user_attrs.get("confirm_key"), t.user_attrs.get("repeat"))
-        for t in confirm.get_trials(deepcopy=False, states=alive)
-    }
-    added = 0
-    for candidate in wanted:
-        for repeat in range(repeats):
-            if (candidate.key, repeat) in have:
-                continue
-            attrs: dict[str, Any] = {
-                "confirm_key": candidate.key,
-                "confirm_label": candidate.label,
-                "repeat": repeat,
-            }
-            if candidate.baseline is not None:
-                attrs["baseline"] = candidate.baseline
-            if candidate.source_trial is not None:
-                attrs["confirm_of"] = candidate.source_trial
-            confirm.enqueue_trial(candidate.params, user_attrs=attrs)
-            added += 1
-    return added
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs (or resumes) the confirmation; returns the process exit code."""
     args, rest = parse_args(argv)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Optuna logs every failed trial with its traceback; run_waiting prints one line instead.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
         study = load_study_readonly(args.storage, args.study_name)
     except ReportInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    recorded = dict(study.user_attrs.get("config") or {})
+    recorded = recorded_settings(study)
     settings = optimize.parse_args(settings_argv(recorded, rest))
     wanted = candidates(study, args.top, baseline=not args.no_baseline)
     if not wanted:
@@ -196,13 +155,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      "data_sizes": data.sizes(), "confirms": args.study_name,
                                      "seed_offset": SEED_OFFSET})  # fmt: skip
     added = enqueue_missing(confirm, wanted, args.repeats)
-    waiting = len(confirm.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+    todo = waiting(confirm)
     print(
         f"study {name!r}: {len(wanted)} configurations x {args.repeats} repeats; "
-        f"{added} newly enqueued, {waiting} to run; data {data.sizes()}; backend {backend}",
+        f"{added} newly enqueued, {todo} to run; data {data.sizes()}; backend {backend}",
         file=sys.stderr,
     )
-    if waiting:
+    if todo:
         from study.objective import Objective, trial_errors  # imports Keras
         from study.train import TrainSettings
 
@@ -217,26 +176,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             sequence_length=settings.maxlen,
             seed=settings.seed + SEED_OFFSET,
             pruning=False,
+            dropout_style=settings.dropout_style,
         )
-        start = time.perf_counter()
-        install_signal_handlers()
-        try:
-            with deferred_interrupts():
-                confirm.optimize(
-                    objective,
-                    n_trials=waiting,
-                    catch=trial_errors(),
-                    callbacks=[lambda study, trial: check_interrupt()],
-                )
-        except KeyboardInterrupt as exc:
-            fail_own_running_trials(confirm, f"interrupted ({type(exc).__name__})")
-            print(
-                "interrupted: the running trial was recorded as FAIL; rerun the same command "
-                "to resume",
-                file=sys.stderr,
-            )
-            return exit_code(exc)
-        print(f"ran {waiting} trainings in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+        code = run_waiting(confirm, objective, trial_errors())
+        if code:
+            return code
     done = len(confirm.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     print(
         f"{name}: {done} complete runs; report them with "

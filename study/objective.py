@@ -2,8 +2,9 @@
 
 Each trial records, as user attributes, what reports and checks read: ``n_params``,
 ``train_seconds``, ``epochs_run``, ``val_accuracy``, ``test_accuracy``, ``test_loss``, ``device``,
-``backend`` and ``seed`` (and ``fail_reason`` when it fails), and reports validation accuracy per
-epoch as intermediate values. The test set is evaluated once, after training, and never returned.
+``backend``, ``seed`` and ``dropout_style`` (and ``fail_reason`` when it fails), and reports
+validation accuracy per epoch as intermediate values. The test set is evaluated once, after
+training, and never returned.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ class Objective:
         sequence_length: int,
         seed: int,
         pruning: bool,
+        dropout_style: str = "keras2",
     ) -> None:
         self._data = data
         # Equal evaluation batches: one compiled evaluation step per trial, not three.
@@ -106,6 +108,7 @@ class Objective:
         self._sequence_length = sequence_length
         self._seed = seed
         self._pruning = pruning
+        self._dropout_style = dropout_style
         self._device = device_name()
         self._owner = owner_id()
         # Everything alive now (Keras, TensorFlow, JAX, the data) lives for the whole study:
@@ -146,6 +149,7 @@ class Objective:
             vocab_size=self._vocab_size,
             sequence_length=self._sequence_length,
             learning_rate=self._settings.learning_rate,
+            dropout_style=self._dropout_style,
         )
         _set_attrs(
             trial,
@@ -153,6 +157,7 @@ class Objective:
             device=self._device,
             backend=keras.backend.backend(),
             seed=seed,
+            dropout_style=self._dropout_style,
         )
         is_baseline = "baseline" in trial.user_attrs
         recorder = EpochRecorder()

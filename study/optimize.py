@@ -24,6 +24,7 @@ import optuna
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
+from search_spaces.config import DROPOUT_STYLES
 from storage import (
     HEARTBEAT_GRACE,
     JOURNAL_PREFIX,
@@ -56,7 +57,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 TARGET_STATES = (*FINISHED, TrialState.RUNNING)
 
 
-class _OneLineParser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """Reports bad arguments as one line (no usage dump), exit code 2."""
 
     def error(self, message: str) -> NoReturn:
@@ -65,7 +66,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m study.optimize``."""
-    p = _OneLineParser(
+    p = OneLineParser(
         prog="python -m study.optimize",
         description="Optuna study over LSTM units, embedding size, dropout and layers on IMDB. "
         "Rerunning the same command resumes the study until it holds --trials finished trials.",
@@ -116,48 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="upload each trial's learning curve (CSV, PNG) to this optuna-dashboard artifact "
         "folder",
     )
-    d = p.add_argument_group("data")
-    d.add_argument(
-        "--data",
-        default="imdb",
-        help="'imdb' (keras.datasets download) or a path to an aclImdb folder or .tar.gz",
-    )
-    d.add_argument("--max-features", type=int, default=1000, help="vocabulary size (num_words)")
-    d.add_argument("--maxlen", type=int, default=80, help="tokens kept per review (the last ones)")
-    d.add_argument(
-        "--val-split",
-        type=float,
-        default=0.2,
-        help="fraction of training reviews held out for validation (the objective)",
-    )
-    d.add_argument(
-        "--limit-train",
-        type=int,
-        default=None,
-        help="class-balanced subset of training reviews, for quick runs",
-    )
-    d.add_argument(
-        "--limit-test",
-        type=int,
-        default=None,
-        help="class-balanced subset of test reviews, for quick runs",
-    )
-    d.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=default_cache_dir(),
-        help="where encoded arrays are cached",
-    )
-    t = p.add_argument_group("training")
-    t.add_argument("--epochs", type=int, default=5, help="epochs per trial")
-    t.add_argument("--batch-size", type=int, default=32, help="training batch size")
-    t.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
-    t.add_argument(
-        "--backend",
-        choices=("auto", "jax", "tensorflow"),
-        default="auto",
-        help="Keras backend; auto picks JAX, the fastest on CPU (see README)",
-    )
+    add_data_arguments(p)
+    add_training_arguments(p)
     w = p.add_argument_group("workers and recovery")
     w.add_argument(
         "--workers",
@@ -180,6 +141,70 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop after this many trials in a row fail (diverged, out of memory)",
     )
     return p
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, *, val_split: bool = True) -> None:
+    """The data flags (``--data``, ``--max-features``, ...), shared by the study's commands.
+
+    Args:
+        parser: The command line to add them to.
+        val_split: Whether the command holds out a validation split (``--val-split``).
+    """
+    d = parser.add_argument_group("data")
+    d.add_argument(
+        "--data",
+        default="imdb",
+        help="'imdb' (keras.datasets download) or a path to an aclImdb folder or .tar.gz",
+    )
+    d.add_argument("--max-features", type=int, default=1000, help="vocabulary size (num_words)")
+    d.add_argument("--maxlen", type=int, default=80, help="tokens kept per review (the last ones)")
+    if val_split:
+        d.add_argument(
+            "--val-split",
+            type=float,
+            default=0.2,
+            help="fraction of training reviews held out for validation (the objective)",
+        )
+    d.add_argument(
+        "--limit-train",
+        type=int,
+        default=None,
+        help="class-balanced subset of training reviews, for quick runs",
+    )
+    d.add_argument(
+        "--limit-test",
+        type=int,
+        default=None,
+        help="class-balanced subset of test reviews, for quick runs",
+    )
+    d.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=default_cache_dir(),
+        help="where encoded arrays are cached",
+    )
+
+
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The training flags (``--epochs``, ``--dropout-style``, ...), shared by the commands."""
+    t = parser.add_argument_group("training")
+    t.add_argument("--epochs", type=int, default=5, help="epochs per trial")
+    t.add_argument("--batch-size", type=int, default=32, help="training batch size")
+    t.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
+    t.add_argument(
+        "--dropout-style",
+        choices=DROPOUT_STYLES,
+        default="keras2",
+        help="how LSTM dropout masks are drawn: keras2 = new masks at every time step, as the "
+        "notebook's Keras 2 did (reproduces its figures); keras3 = one mask per review, Keras 3's "
+        "LSTM as it is (see README)",
+    )
+    t.add_argument(
+        "--backend",
+        choices=("auto", "jax", "tensorflow"),
+        default="auto",
+        help="Keras backend; auto picks JAX, the fastest on CPU (see README)",
+    )
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -351,6 +376,7 @@ def run_worker(
         sequence_length=args.maxlen,
         seed=args.seed,
         pruning=args.pruner != "none",
+        dropout_style=args.dropout_style,
     )
     if _count(study, TARGET_STATES) >= args.trials:
         return 0  # the other workers' running trials complete the target

@@ -18,6 +18,12 @@ from search_spaces.baseline import BASELINE_GRID
 from search_spaces.lstm import DISTRIBUTIONS
 
 PRUNERS = ("median", "hyperband", "none")
+#: Settings recorded with a study that change what a trial measures: a resumed study refuses a
+#: value other than the one it was created with.
+RESULT_SETTINGS = ("dropout_style",)
+#: What a study created before a setting existed used: every study before ``--dropout-style``
+#: trained Keras 3's LSTM as it is.
+LEGACY_SETTINGS: dict[str, Any] = {"dropout_style": "keras3"}
 #: Packages whose versions are recorded with the study.
 RECORDED_PACKAGES = ("optuna", "optuna-integration", "keras", "tensorflow", "jax", "numpy")
 
@@ -79,6 +85,7 @@ def open_study(
     except DuplicatedStudyError:
         study = optuna.load_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner)
         check_compatible(study, directions)
+        check_settings(study, config)
         return study, False
     for key, value in {
         "config": dict(config),
@@ -124,6 +131,30 @@ def check_compatible(study: optuna.Study, directions: Sequence[str] = ("maximize
                     f"searches {ours}: pick another --study-name"
                 )
         return  # one trial shows the stored space: all trials of a study share it
+
+
+def recorded_settings(study: optuna.Study) -> dict[str, Any]:
+    """The configuration a study recorded, with what older studies used for newer settings."""
+    recorded = dict(study.user_attrs.get("config") or {})
+    if recorded:
+        for name, value in LEGACY_SETTINGS.items():
+            recorded.setdefault(name, value)
+    return recorded
+
+
+def check_settings(study: optuna.Study, config: Mapping[str, Any]) -> None:
+    """Refuses to resume a study with result-changing settings other than those it recorded."""
+    recorded = recorded_settings(study)
+    differing = [
+        f"--{name.replace('_', '-')} {config[name]} (the study has {recorded[name]})"
+        for name in RESULT_SETTINGS
+        if name in recorded and name in config and recorded[name] != config[name]
+    ]
+    if differing:
+        raise StudySetupError(
+            f"study {study.study_name!r} was trained with other settings: {'; '.join(differing)}"
+            ": rerun with the study's settings or pick another --study-name"
+        )
 
 
 def package_versions() -> dict[str, str]:

@@ -39,6 +39,14 @@ def other_space(tmp: Path, data: Path) -> list[str]:
     return ["--data", str(data), "--storage", f"sqlite:///{db}"]
 
 
+def recorded_study(tmp: Path, data: Path, config: dict[str, object]) -> list[str]:
+    study = optuna.create_study(
+        storage=f"sqlite:///{tmp / 'study.db'}", study_name="rnn-design", direction="maximize"
+    )
+    study.set_user_attr("config", config)
+    return ["--data", str(data), "--storage", f"sqlite:///{tmp / 'study.db'}"]
+
+
 def text_file(tmp: Path, data: Path) -> list[str]:
     (tmp / "notes.db").write_text("not a database\n")
     return ["--data", str(data), "--storage", f"sqlite:///{tmp / 'notes.db'}"]
@@ -78,6 +86,17 @@ CASES: list[tuple[str, Setup, str]] = [
     ("not-optuna", foreign_sqlite, "is an SQLite database but not an Optuna storage"),
     ("direction", other_direction, "exists with direction(s) [minimize], not [maximize]"),
     ("search-space", other_space, "searched units over IntDistribution"),
+    (
+        "dropout-style",
+        lambda t, d: recorded_study(t, d, {"seed": 0, "dropout_style": "keras3"}),
+        "--dropout-style keras2 (the study has keras3)",
+    ),
+    (
+        # Studies from before --dropout-style trained Keras 3's LSTM as it is.
+        "legacy-dropout-style",
+        lambda t, d: recorded_study(t, d, {"seed": 0}),
+        "--dropout-style keras2 (the study has keras3)",
+    ),
     ("missing-data", lambda t, d: ["--data", str(t / "nope")], "no such file or folder"),
     ("wrong-layout", wrong_layout, "no train/pos or train/neg reviews found"),
     (

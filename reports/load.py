@@ -53,7 +53,11 @@ def load_study_readonly(url: str, name: str) -> optuna.Study:
 
 def load_confirm_study(study: optuna.Study) -> optuna.Study | None:
     """The study's confirmation study (``<name>-confirm``, same storage), if one exists."""
-    name = confirm_study_name(study.study_name)
+    return load_sibling(study, confirm_study_name(study.study_name))
+
+
+def load_sibling(study: optuna.Study, name: str) -> optuna.Study | None:
+    """Another study of the same storage (a confirmation, a reproduction), if it exists."""
     if not any(s.study_name == name for s in study._storage.get_all_studies()):
         return None
     return optuna.load_study(storage=study._storage, study_name=name)

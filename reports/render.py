@@ -72,7 +72,7 @@ def to_markdown(report: Report, out: Path) -> str:
         elif kind == "ul":
             lines += [f"- {item}" for item in body] + [""]
         elif kind == "table":
-            lines += _md_table(body) + [""]
+            lines += markdown_table(body) + [""]
         elif kind == "figure":
             name, caption = body
             image = _static_file(out, name)
@@ -83,7 +83,8 @@ def to_markdown(report: Report, out: Path) -> str:
     return "\n".join(lines)
 
 
-def _md_table(frame: pd.DataFrame) -> list[str]:
+def markdown_table(frame: pd.DataFrame) -> list[str]:
+    """A DataFrame as the lines of a Markdown table (cells formatted by ``cell``)."""
     if frame.empty:
         return ["(no rows)"]
     header = [str(c) for c in frame.columns]

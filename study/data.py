@@ -17,6 +17,7 @@ it, and the test reviews are only ever evaluated, never used to choose.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import os
@@ -127,6 +128,19 @@ def load_dataset(settings: DataSettings) -> Dataset:
         y_test=y_test,
         fingerprint=fingerprint,
     )
+
+
+def load_notebook_protocol(settings: DataSettings) -> Dataset:
+    """The notebook's protocol: train on every training review, validate on the test reviews.
+
+    The notebook passes ``validation_data=(x_test, y_test)`` to ``fit``, so what it watched
+    after every epoch was test accuracy. Only ``python -m study.reproduce`` uses this, to
+    reproduce the notebook's figures; a study that chooses between configurations validates on
+    a split of the training reviews instead (``load_dataset``). ``settings.val_split`` is
+    ignored.
+    """
+    data = load_dataset(dataclasses.replace(settings, val_split=0.0))
+    return dataclasses.replace(data, x_val=data.x_test, y_val=data.y_test)
 
 
 def balanced_subset(

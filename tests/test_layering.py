@@ -23,7 +23,8 @@ def _loaded_after(import_line: str) -> set[str]:
 @pytest.mark.parametrize(
     "module",
     ["search_spaces", "search_spaces.lstm", "search_spaces.baseline", "storage", "reports",
-     "study.setup", "study.optimize", "study.confirm", "reports.__main__", "reports.build",
+     "study.setup", "study.optimize", "study.confirm", "study.reproduce", "study.reruns",
+     "reports.__main__", "reports.build", "reports.reproduction",
      "reports.plots"],
 )  # fmt: skip
 def test_light_modules_do_not_import_keras(module: str) -> None:

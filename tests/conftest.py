@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import random
-import tarfile
-from pathlib import Path
+import os
 
-import pytest
+# In-process tests run on the backend the product picks by default (``--backend auto``: JAX);
+# Keras reads the variable once, at its first import, so it is set before any test imports it.
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import random  # noqa: E402
+import tarfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_TARBALL = ROOT.parent / "shared" / "data" / "aclImdb_reviews.tar.gz"

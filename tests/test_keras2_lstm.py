@@ -7,6 +7,7 @@ Our layer is then checked against a NumPy LSTM fed the masks it drew.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -219,3 +220,19 @@ def test_part3_baselines_keep_the_notebooks_parameter_counts(style: str) -> None
         if entry.config.dropout or entry.config.recurrent_dropout:
             model = build_model(entry.config, sequence_length=80, dropout_style=style)
             assert model.count_params() == entry.notebook_params, entry.label
+
+
+def test_the_same_semantics_hold_under_tensorflow() -> None:
+    # The tests above run on the default backend (JAX); the layer must behave the same under
+    # TensorFlow (ops.scan is a tf.while_loop there). Rerun them in a TensorFlow process.
+    chosen = "new_masks_per_step or dropout_alone or outside_training or dropout_in_training"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider", "-k", chosen],
+        cwd=ROOT,
+        env={**os.environ, "KERAS_BACKEND": "tensorflow"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "4 passed" in proc.stdout

@@ -107,7 +107,7 @@ def run_study(url: str, n_trials: int) -> tuple[list[float], list[float]]:
 
 
 def no_op_objective() -> Any:
-    """The product's ``Objective`` with model building, fitting and evaluation made no-ops.
+    """The product's ``Objective`` with the training (``train_repeats``) made a no-op.
 
     Everything else is the real thing: sampling, user attributes, the pruning callback's reports
     and pruner queries after each epoch, ``clear_session`` and ``gc.collect`` after the trial.
@@ -118,21 +118,19 @@ def no_op_objective() -> Any:
     from study.data import Dataset
     from study.train import TrainSettings
 
-    class NoOpModel:
-        def count_params(self) -> int:
-            return 8553
-
-    def fit(model: Any, data: Any, settings: Any, recorder: Any, callbacks: Any) -> None:
+    def train_repeats(config: Any, data: Any, settings: Any, seeds: Any, **kwargs: Any) -> Any:
+        result = kwargs["result"]
+        result.n_params = 8553
         for epoch in range(settings.epochs):
             # A made-up rising curve, so the median pruner has something to compare.
-            logs = {"loss": 0.5, "val_accuracy": 0.7 + 0.02 * epoch}
-            for callback in [recorder, *callbacks]:
-                callback.on_epoch_end(epoch, logs)
-        recorder.on_train_end()
+            result.loss.append([0.5] * len(seeds))
+            result.val_accuracy.append([0.7 + 0.02 * epoch] * len(seeds))
+            if kwargs["on_epoch"] is not None:
+                kwargs["on_epoch"](epoch, result.val_accuracy[-1])
+        result.test_accuracy, result.test_loss = [0.8] * len(seeds), [0.4] * len(seeds)
+        return result
 
-    objective_module.build_model = lambda *a, **k: NoOpModel()
-    objective_module.fit = fit  # type: ignore[assignment]
-    objective_module.evaluate = lambda *a, **k: (0.4, 0.8)
+    objective_module.train_repeats = train_repeats
     empty = np.zeros((2, 80), np.int32)
     labels = np.zeros(2, np.int8)
     data = Dataset(empty, labels, empty, labels, empty, labels, fingerprint="none")

@@ -26,6 +26,9 @@ MEASURES: tuple[str, ...] = (
     "val_accuracy",
     "test_accuracy",
     "test_loss",
+    "repeats",
+    "val_accuracy_std",
+    "test_accuracy_std",
 )
 #: Columns of ``trials_frame``, in order (``trials.csv`` has exactly these).
 COLUMNS: tuple[str, ...] = (
@@ -36,6 +39,7 @@ COLUMNS: tuple[str, ...] = (
     *MEASURES,
     "pruned_at_epoch",
     "device",
+    "repeat_mode",
     "fail_reason",
 )
 SAMPLER = "sampler"
@@ -45,7 +49,8 @@ def trials_frame(trials: list[FrozenTrial]) -> pd.DataFrame:
     """One row per trial: number, state, source, params, measurements, pruned-at epoch.
 
     ``source`` is the notebook label of a baseline trial (``"Part 1: LSTM with 8 nodes"``) or
-    ``"sampler"``. ``val_accuracy`` is the last epoch's validation accuracy the trial recorded
+    ``"sampler"``. A trial of several seeds (``--repeats``) has their mean as its accuracies and
+    their standard deviations in ``val_accuracy_std`` and ``test_accuracy_std``. ``val_accuracy`` is the last epoch's validation accuracy the trial recorded
     (a pruned trial's too); ``pruned_at_epoch`` is the 1-based epoch after which it was pruned.
     Missing or non-finite figures are NaN.
     """
@@ -64,6 +69,7 @@ def _row(trial: FrozenTrial) -> dict[str, Any]:
         "state": trial.state.name,
         "source": attrs.get("baseline", SAMPLER),
         "device": attrs.get("device"),
+        "repeat_mode": attrs.get("repeat_mode"),
         "fail_reason": attrs.get("fail_reason"),
     }
     for name in PARAMS:

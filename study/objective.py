@@ -1,34 +1,34 @@
-"""The Optuna objective: sample a ``ModelConfig``, build, train, evaluate and record one trial.
+"""The Optuna objective: sample a ``ModelConfig``, train it, evaluate and record one trial.
 
-Each trial records, as user attributes, what reports and checks read: ``n_params``,
-``train_seconds``, ``epochs_run``, ``val_accuracy``, ``test_accuracy``, ``test_loss``, ``device``,
-``backend``, ``seed`` and ``dropout_style`` (and ``fail_reason`` when it fails), and reports
-validation accuracy per epoch as intermediate values. The test set is evaluated once, after
-training, and never returned.
+A trial trains ``repeats`` replicas of its configuration at once (``study.vectorized``; one by
+default) and its value is their mean validation accuracy. Each trial records, as user
+attributes, what reports and checks read: ``n_params``, ``train_seconds``, ``epochs_run``,
+``val_accuracy``, ``test_accuracy``, ``test_loss`` (means over the replicas), ``device``,
+``backend``, ``seed``, ``dropout_style``, ``repeats`` and ``repeat_mode`` (``vectorized`` or
+``sequential``), with several replicas also ``seeds``, ``val_accuracy_per_seed``,
+``val_accuracy_std``, ``test_accuracy_per_seed`` and ``test_accuracy_std`` (and ``fail_reason``
+when it fails). The mean validation accuracy after each epoch is reported as the intermediate
+value the pruner judges. The test set is evaluated once, after training, and never returned.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import gc
+import statistics
 from typing import Any
 
 import keras
+import numpy as np
 import optuna
 from optuna_integration import KerasPruningCallback
 
+from search_spaces import ModelConfig
 from search_spaces.lstm import suggest_params
 from study.backend import device_name
 from study.data import Dataset
-from study.model import build_model
-from study.train import (
-    EpochRecorder,
-    TrainingDiverged,
-    TrainSettings,
-    evaluate,
-    even_eval_batch_size,
-    fit,
-)
+from study.train import TrainingDiverged, TrainSettings, even_eval_batch_size
+from study.vectorized import EpochCallback, RepeatResult, train_repeats
 from study.workers import OWNER_ATTR, check_interrupt, owner_id
 
 
@@ -72,16 +72,6 @@ class StudyPruningCallback(KerasPruningCallback):
             self._trial.report(float(logs["val_accuracy"]), step=epoch)
 
 
-class InterruptCheck(keras.callbacks.Callback):
-    """Stops training at the next batch once SIGINT or SIGTERM has come (see study.workers)."""
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        check_interrupt()
-
-    def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        check_interrupt()
-
-
 class Objective:
     """Trains one model per trial on data loaded once for the whole study."""
 
@@ -95,6 +85,7 @@ class Objective:
         seed: int,
         pruning: bool,
         dropout_style: str = "keras2",
+        repeats: int = 1,
     ) -> None:
         self._data = data
         # Equal evaluation batches: one compiled evaluation step per trial, not three.
@@ -109,6 +100,7 @@ class Objective:
         self._seed = seed
         self._pruning = pruning
         self._dropout_style = dropout_style
+        self._repeats = repeats
         self._device = device_name()
         self._owner = owner_id()
         # Everything alive now (Keras, TensorFlow, JAX, the data) lives for the whole study:
@@ -127,59 +119,168 @@ class Objective:
             trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}".strip(": "))
             raise
         finally:
-            # Free the graph and weights before the next trial so memory stays flat; one
-            # collection is enough (clear_session would run a second one).
-            keras.backend.clear_session(free_memory=False)
-            gc.collect()
-            if keras.backend.backend() == "jax":
-                import jax
+            self._clean_up()
 
-                # clear_session leaves JAX's compiled executables cached; each trial's model is
-                # new, so they are never reused, and kept they grew RSS by ~23 MiB per trial
-                # (benchmarks/memory.py).
-                jax.clear_caches()
+    def _clean_up(self) -> None:
+        # Free the graph and weights before the next trial so memory stays flat; one
+        # collection is enough (clear_session would run a second one).
+        keras.backend.clear_session(free_memory=False)
+        gc.collect()
+        if keras.backend.backend() == "jax":
+            import jax
+
+            # clear_session leaves JAX's compiled executables cached; each trial's model is
+            # new, so they are never reused, and kept they grew RSS by ~23 MiB per trial
+            # (benchmarks/memory.py).
+            jax.clear_caches()
 
     def _run(self, trial: optuna.Trial) -> float:
         config = suggest_params(trial)
         # One seed per trial, derived from the study's: the same command gives the same trials.
         seed = self._seed * 100_003 + trial.number
-        keras.utils.set_random_seed(seed)
-        model = build_model(
-            config,
-            vocab_size=self._vocab_size,
-            sequence_length=self._sequence_length,
-            learning_rate=self._settings.learning_rate,
-            dropout_style=self._dropout_style,
-        )
+        seeds = replica_seeds(seed, self._repeats)
         _set_attrs(
             trial,
-            n_params=model.count_params(),
             device=self._device,
             backend=keras.backend.backend(),
             seed=seed,
             dropout_style=self._dropout_style,
+            repeats=self._repeats,
         )
+        if self._repeats > 1:
+            trial.set_user_attr("seeds", seeds)
         is_baseline = "baseline" in trial.user_attrs
-        recorder = EpochRecorder()
         pruning = StudyPruningCallback(
             trial, epochs=self._settings.epochs, can_prune=self._pruning and not is_baseline
         )
+
+        def on_epoch(epoch: int, accuracies: list[float]) -> None:
+            # The pruner judges the mean of the replicas, through the same Keras callback a
+            # single model.fit would call.
+            pruning.on_epoch_end(epoch, {"val_accuracy": statistics.fmean(accuracies)})
+
+        result = RepeatResult(seeds, "vectorized")
         try:
-            fit(model, self._data, self._settings, recorder, [InterruptCheck(), pruning])
+            self._train(config, seeds, on_epoch, result)
         finally:
-            _set_attrs(
-                trial,
-                train_seconds=round(recorder.seconds, 3),
-                epochs_run=recorder.epochs_run,
-                val_accuracy_history=recorder.val_accuracy,
-            )
-            if recorder.val_accuracy:
-                trial.set_user_attr("val_accuracy", recorder.val_accuracy[-1])
-        test_loss, test_accuracy = evaluate(
-            model, self._data.x_test, self._data.y_test, self._settings
+            _record_training(trial, result)
+        _record_test(trial, result)
+        return statistics.fmean(result.val_accuracy[-1])
+
+    def train_together(self, trials: list[optuna.Trial]) -> list[float]:
+        """Trains trials of one configuration at once, each with its own seed (no pruning).
+
+        ``study.confirm`` and ``study.reproduce`` ask R trials of a configuration, train them
+        here as R replicas of one vectorized program, and tell them together.
+
+        Returns:
+            Each trial's validation accuracy, in order.
+        """
+        for trial in trials:
+            trial.set_user_attr(OWNER_ATTR, self._owner)
+        try:
+            configs = {suggest_params(trial) for trial in trials}
+            if len(configs) != 1:
+                raise ValueError(f"train_together needs one configuration, got {configs}")
+            seeds = [self._seed * 100_003 + trial.number for trial in trials]
+            for trial, seed in zip(trials, seeds, strict=True):
+                _set_attrs(
+                    trial,
+                    device=self._device,
+                    backend=keras.backend.backend(),
+                    seed=seed,
+                    dropout_style=self._dropout_style,
+                )
+            result = RepeatResult(seeds, "vectorized")
+            try:
+                self._train(configs.pop(), seeds, None, result)
+            finally:
+                for replica, trial in enumerate(trials):
+                    _record_training(trial, _replica(result, replica), trained_with=len(trials))
+            for replica, trial in enumerate(trials):
+                _record_test(trial, _replica(result, replica))
+            return [result.val_accuracy[-1][r] for r in range(len(trials))]
+        except BaseException as exc:
+            for trial in trials:
+                trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}".strip(": "))
+            raise
+        finally:
+            self._clean_up()
+
+    def _train(
+        self,
+        config: ModelConfig,
+        seeds: list[int],
+        on_epoch: EpochCallback | None,
+        result: RepeatResult,
+    ) -> None:
+        train_repeats(
+            config,
+            self._data,
+            self._settings,
+            seeds,
+            vocab_size=self._vocab_size,
+            sequence_length=self._sequence_length,
+            dropout_style=self._dropout_style,
+            on_epoch=on_epoch,
+            on_step=check_interrupt,
+            result=result,
         )
-        _set_attrs(trial, test_loss=test_loss, test_accuracy=test_accuracy)
-        return recorder.val_accuracy[-1]
+
+
+def replica_seeds(seed: int, repeats: int) -> list[int]:
+    """The seeds of a trial's replicas: its own seed first, then ones derived from it."""
+    derived = np.random.SeedSequence(seed).generate_state(max(repeats - 1, 0))
+    return [seed, *(int(s) % 2**31 for s in derived)]
+
+
+def _replica(result: RepeatResult, replica: int) -> RepeatResult:
+    """One replica's measurements, as if it had been trained alone."""
+    return RepeatResult(
+        seeds=[result.seeds[replica]],
+        mode=result.mode,
+        n_params=result.n_params,
+        val_accuracy=[[epoch[replica]] for epoch in result.val_accuracy],
+        loss=[[epoch[replica]] for epoch in result.loss],
+        # Trained together, the replicas share the wall time: each is charged its share.
+        train_seconds=result.train_seconds / len(result.seeds),
+        test_accuracy=result.test_accuracy[replica : replica + 1],
+        test_loss=result.test_loss[replica : replica + 1],
+    )
+
+
+def _record_training(trial: optuna.Trial, result: RepeatResult, trained_with: int = 1) -> None:
+    """What a trial keeps even when it stops early (pruned, diverged, interrupted)."""
+    history = [statistics.fmean(epoch) for epoch in result.val_accuracy]
+    _set_attrs(
+        trial,
+        n_params=result.n_params,
+        train_seconds=round(result.train_seconds, 3),
+        epochs_run=result.epochs_run,
+        val_accuracy_history=history,
+        repeat_mode=result.mode,
+    )
+    if trained_with > 1:
+        trial.set_user_attr("trained_with", trained_with)
+    if history:
+        trial.set_user_attr("val_accuracy", history[-1])
+        if len(result.seeds) > 1:
+            last = result.val_accuracy[-1]
+            _set_attrs(trial, val_accuracy_per_seed=last, val_accuracy_std=statistics.stdev(last))
+
+
+def _record_test(trial: optuna.Trial, result: RepeatResult) -> None:
+    _set_attrs(
+        trial,
+        test_accuracy=statistics.fmean(result.test_accuracy),
+        test_loss=statistics.fmean(result.test_loss),
+    )
+    if len(result.seeds) > 1:
+        _set_attrs(
+            trial,
+            test_accuracy_per_seed=result.test_accuracy,
+            test_accuracy_std=statistics.stdev(result.test_accuracy),
+        )
 
 
 def _set_attrs(trial: optuna.Trial, **attrs: Any) -> None:

@@ -106,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="seeds the TPE sampler, the data split and every trial's Keras seed",
     )
     g.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="seeds trained per trial, together in one vectorized program (JAX); the objective "
+        "is their mean validation accuracy and each trial records their spread",
+    )
+    g.add_argument(
         "--no-baseline",
         action="store_true",
         help="do not enqueue the notebook's 14 configurations when creating the study",
@@ -211,7 +218,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parses and validates the command line; exits 2 with one line on bad input."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    positive = ("trials", "epochs", "batch_size", "max_features", "maxlen", "workers")
+    positive = ("trials", "epochs", "batch_size", "max_features", "maxlen", "workers", "repeats")
     for flag in (*positive, "heartbeat_grace", "max_failures"):
         value = getattr(args, flag)
         if value < 1:
@@ -377,6 +384,7 @@ def run_worker(
         seed=args.seed,
         pruning=args.pruner != "none",
         dropout_style=args.dropout_style,
+        repeats=args.repeats,
     )
     if _count(study, TARGET_STATES) >= args.trials:
         return 0  # the other workers' running trials complete the target

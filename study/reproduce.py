@@ -201,8 +201,13 @@ def _train(study: optuna.Study, data: Any, args: argparse.Namespace) -> int:
 
 
 def _recorded_config(args: argparse.Namespace, backend: str, data: Any) -> dict[str, Any]:
+    # --repeats and --parts say how much of the reproduction to run, and may grow on a rerun;
+    # the storage URL may hold a password. Everything else decides what a run measures.
+    unrecorded = ("storage", "repeats", "parts")
     config = {
-        k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "storage"
+        k: (str(v) if isinstance(v, Path) else v)
+        for k, v in vars(args).items()
+        if k not in unrecorded
     }
     config.update(
         backend=backend,

@@ -6,18 +6,22 @@
 A rerun enqueues only what is neither complete, running nor waiting, so it resumes after a crash
 and extends the study when ``--repeats`` grows.
 
-No Keras here: the objective that trains is passed in.
+A configuration's missing repeats are asked together, trained together as replicas of one
+vectorized program (``Objective.train_together``) and told together.
+
+No Keras here: the trainer is passed in.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from contextlib import ExitStack
+from typing import Any, NamedTuple, Protocol
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.storages._heartbeat import get_heartbeat_thread
+from optuna.trial import TrialState
 from tqdm import tqdm  # Optuna's own dependency
 
 from study.workers import (
@@ -82,29 +86,42 @@ def waiting(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
 
-def _report_failure(study: optuna.Study, trial: FrozenTrial) -> None:
-    if trial.state == TrialState.FAIL:
-        reason = trial.user_attrs.get("fail_reason", "no reason recorded")
-        print(f"trial {trial.number} failed: {reason}", file=sys.stderr)
+class GroupTrainer(Protocol):
+    """Trains trials of one configuration together (``study.objective.Objective``)."""
+
+    def train_together(self, trials: list[optuna.Trial]) -> list[float]: ...
 
 
-def _check(study: optuna.Study, trial: FrozenTrial) -> None:
-    check_interrupt()  # checked after every trial; the objective checks after every batch
+def ask_group(study: optuna.Study) -> list[optuna.Trial]:
+    """Asks the next waiting trial and every waiting trial after it with the same configuration.
+
+    ``enqueue_missing`` enqueues a configuration's repeats one after another, and ``ask`` takes
+    waiting trials in order, so a group is a configuration's missing repeats.
+    """
+    first = study.ask()
+    group = [first]
+    key = first.user_attrs.get("confirm_key")
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        if trial.user_attrs.get("confirm_key") != key:
+            break
+        group.append(study.ask())
+    return group
 
 
 def run_waiting(
     study: optuna.Study,
-    objective: Callable[[optuna.Trial], float],
+    trainer: GroupTrainer,
     catch: tuple[type[Exception], ...],
     *,
     progress: bool = True,
 ) -> int:
-    """Trains every waiting trial; SIGINT/SIGTERM fail the running one and stop.
+    """Trains every waiting trial, a configuration's repeats together; interrupts fail them.
 
     Args:
         study: The study whose enqueued trials are trained.
-        objective: Trains one trial.
-        catch: Errors that fail one trial and let the others run (divergence, out of memory).
+        trainer: Trains the trials of one configuration at once.
+        catch: Errors that fail the trials of one configuration and let the others run
+            (divergence, out of memory).
         progress: Show a progress bar on stderr.
 
     Returns:
@@ -114,18 +131,39 @@ def run_waiting(
     start = time.perf_counter()
     bar = tqdm(total=todo, unit="run", file=sys.stderr, disable=not progress)
     install_signal_handlers()
+    group: list[optuna.Trial] = []
     try:
         with deferred_interrupts():
-            study.optimize(
-                objective,
-                n_trials=todo,
-                catch=catch,
-                callbacks=[_report_failure, lambda study, trial: bar.update(), _check],
-            )
+            while waiting(study):
+                group = ask_group(study)
+                try:
+                    with ExitStack() as beating:
+                        # Trials asked by hand get the heartbeat study.optimize gives its own,
+                        # so that another process can tell when this one has died.
+                        for trial in group:
+                            thread = get_heartbeat_thread(trial._trial_id, study._storage)
+                            thread.start()
+                            beating.callback(thread.join)
+                        values = trainer.train_together(group)
+                except catch:
+                    for trial in group:
+                        study.tell(trial, state=TrialState.FAIL)
+                        reason = trial.user_attrs.get("fail_reason", "no reason recorded")
+                        print(f"trial {trial.number} failed: {reason}", file=sys.stderr)
+                else:
+                    for trial, value in zip(group, values, strict=True):
+                        study.tell(trial, value)
+                bar.update(len(group))
+                group = []
+                check_interrupt()
     except KeyboardInterrupt as exc:
-        fail_own_running_trials(study, f"interrupted ({type(exc).__name__})")
+        reason = f"interrupted ({type(exc).__name__})"
+        for trial in group:
+            trial.set_user_attr("fail_reason", reason)
+            study.tell(trial, state=TrialState.FAIL)
+        fail_own_running_trials(study, reason)
         print(
-            "interrupted: the running trial was recorded as FAIL; rerun the same command to "
+            "interrupted: the running trials were recorded as FAIL; rerun the same command to "
             "resume",
             file=sys.stderr,
         )

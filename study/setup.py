@@ -20,10 +20,10 @@ from search_spaces.lstm import DISTRIBUTIONS
 PRUNERS = ("median", "hyperband", "none")
 #: Settings recorded with a study that change what a trial measures: a resumed study refuses a
 #: value other than the one it was created with.
-RESULT_SETTINGS = ("dropout_style",)
+RESULT_SETTINGS = ("dropout_style", "repeats")
 #: What a study created before a setting existed used: every study before ``--dropout-style``
-#: trained Keras 3's LSTM as it is.
-LEGACY_SETTINGS: dict[str, Any] = {"dropout_style": "keras3"}
+#: trained Keras 3's LSTM as it is, and one seed per trial.
+LEGACY_SETTINGS: dict[str, Any] = {"dropout_style": "keras3", "repeats": 1}
 #: Packages whose versions are recorded with the study.
 RECORDED_PACKAGES = ("optuna", "optuna-integration", "keras", "tensorflow", "jax", "numpy")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 import optuna
@@ -29,12 +30,12 @@ def tiny_data(tiny_imdb: Path):
     return load_dataset(DataSettings(source=str(tiny_imdb), maxlen=20, cache_dir=None))
 
 
-def make_objective(data, epochs: int, pruning: bool = True):
+def make_objective(data, epochs: int, pruning: bool = True, repeats: int = 1):
     from study.objective import Objective
 
     return Objective(
         data, TrainSettings(epochs=epochs), vocab_size=1000, sequence_length=20, seed=0,
-        pruning=pruning,
+        pruning=pruning, repeats=repeats,
     )  # fmt: skip
 
 
@@ -77,3 +78,30 @@ def test_same_seed_gives_the_same_trial(tiny_data) -> None:
         study.optimize(make_objective(tiny_data, epochs=1), n_trials=1)
         values.append((study.trials[0].value, study.trials[0].user_attrs["test_loss"]))
     assert values[0] == values[1]
+
+
+def test_repeats_train_several_seeds_and_return_their_mean(tiny_data) -> None:
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial(BASELINE_GRID[8].config.as_params())  # dropout: replicas differ
+    study.optimize(make_objective(tiny_data, epochs=2, repeats=3), n_trials=1)
+    trial = study.trials[0]
+    attrs = trial.user_attrs
+    assert trial.state == TrialState.COMPLETE and attrs["repeat_mode"] == "vectorized"
+    assert attrs["repeats"] == 3 and len(set(attrs["seeds"])) == 3
+    assert attrs["seeds"][0] == attrs["seed"]
+    per_seed = attrs["val_accuracy_per_seed"]
+    assert len(per_seed) == 3 and len(attrs["test_accuracy_per_seed"]) == 3
+    assert trial.value == pytest.approx(sum(per_seed) / 3)
+    assert attrs["val_accuracy_std"] == pytest.approx(statistics.stdev(per_seed))
+    assert attrs["test_accuracy"] == pytest.approx(sum(attrs["test_accuracy_per_seed"]) / 3)
+    # The pruner saw the mean after every epoch.
+    assert trial.intermediate_values[1] == pytest.approx(trial.value)
+    assert attrs["val_accuracy_history"][1] == pytest.approx(trial.value)
+
+
+def test_repeats_are_pruned_on_their_mean(tiny_data) -> None:
+    study = optuna.create_study(direction="maximize", pruner=AlwaysPrune())
+    study.optimize(make_objective(tiny_data, epochs=3, repeats=2), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == TrialState.PRUNED and trial.user_attrs["epochs_run"] == 1
+    assert len(trial.user_attrs["val_accuracy_per_seed"]) == 2

@@ -92,6 +92,10 @@ def test_reproduce_trains_the_notebook_protocol_resumes_and_extends(
     assert sorted(t.user_attrs["baseline"] for t in runs) == sorted([e.label for e in PART3] * 2)
     assert len({t.user_attrs["seed"] for t in runs}) == 6
     assert {t.user_attrs["dropout_style"] for t in runs} == {"keras2"}
+    # A configuration's repeats were trained together, as one vectorized program.
+    assert {(t.user_attrs["repeat_mode"], t.user_attrs["trained_with"]) for t in runs} == {
+        ("vectorized", 2)
+    }
     # The notebook's protocol: every training review, validation on the whole test set.
     config = study.user_attrs["config"]
     assert config["data_sizes"] == {"train": 200, "val": 100, "test": 100}

@@ -50,9 +50,10 @@ def trials_frame(trials: list[FrozenTrial]) -> pd.DataFrame:
 
     ``source`` is the notebook label of a baseline trial (``"Part 1: LSTM with 8 nodes"``) or
     ``"sampler"``. A trial of several seeds (``--repeats``) has their mean as its accuracies and
-    their standard deviations in ``val_accuracy_std`` and ``test_accuracy_std``. ``val_accuracy`` is the last epoch's validation accuracy the trial recorded
-    (a pruned trial's too); ``pruned_at_epoch`` is the 1-based epoch after which it was pruned.
-    Missing or non-finite figures are NaN.
+    their standard deviations in ``val_accuracy_std`` and ``test_accuracy_std``.
+    ``val_accuracy`` is the last epoch's validation accuracy the trial recorded (a pruned
+    trial's too); ``pruned_at_epoch`` is the 1-based epoch after which it was pruned. Missing or
+    non-finite figures are NaN.
     """
     rows = [_row(t) for t in trials]
     frame = pd.DataFrame(rows, columns=list(COLUMNS))

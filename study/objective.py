@@ -244,6 +244,8 @@ def _replica(result: RepeatResult, replica: int) -> RepeatResult:
         loss=[[epoch[replica]] for epoch in result.loss],
         # Trained together, the replicas share the wall time: each is charged its share.
         train_seconds=result.train_seconds / len(result.seeds),
+        epoch_seconds=[s / len(result.seeds) for s in result.epoch_seconds],
+        test_seconds=result.test_seconds / len(result.seeds),
         test_accuracy=result.test_accuracy[replica : replica + 1],
         test_loss=result.test_loss[replica : replica + 1],
     )
@@ -259,6 +261,7 @@ def _record_training(trial: optuna.Trial, result: RepeatResult, trained_with: in
         epochs_run=result.epochs_run,
         val_accuracy_history=history,
         repeat_mode=result.mode,
+        epoch_seconds=[round(s, 3) for s in result.epoch_seconds],
     )
     if trained_with > 1:
         trial.set_user_attr("trained_with", trained_with)
@@ -274,6 +277,7 @@ def _record_test(trial: optuna.Trial, result: RepeatResult) -> None:
         trial,
         test_accuracy=statistics.fmean(result.test_accuracy),
         test_loss=statistics.fmean(result.test_loss),
+        test_seconds=round(result.test_seconds, 3),
     )
     if len(result.seeds) > 1:
         _set_attrs(

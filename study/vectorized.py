@@ -12,9 +12,10 @@ come from ``keras.utils.set_random_seed(seed)`` before building the model (the s
 optimizer, batch size and epochs as every other path), and its batch order from
 ``epoch_order(seed, epoch, n)``. Validation and test evaluation are vmapped too.
 
-Under the TensorFlow backend, or when the vectorized program cannot run (out of memory), the
-replicas are trained one after another (``mode="sequential"``), epoch by epoch and with the same
-batch orders, so the caller still sees every replica's accuracy after every epoch.
+Under the TensorFlow backend, or when the vectorized program cannot run (out of memory, or an
+operation with no ``vmap`` rule such as Keras' cuDNN LSTM on a GPU), the replicas are trained one
+after another (``mode="sequential"``) with ``model.fit``, epoch by epoch and with the same batch
+orders, so the caller still sees every replica's accuracy after every epoch.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ class RepeatResult:
         val_accuracy: Per epoch, each replica's validation accuracy.
         loss: Per epoch, each replica's mean training loss.
         train_seconds: Wall time of the training, all replicas together.
+        epoch_seconds: Wall time of each epoch, validation included (the first one includes
+            compiling the program).
+        test_seconds: Wall time of the test evaluation.
         test_accuracy: Each replica's test accuracy (after training).
         test_loss: Each replica's test loss.
         weights: Each replica's final weights (``model.get_weights()`` order).
@@ -65,6 +69,8 @@ class RepeatResult:
     val_accuracy: list[list[float]] = field(default_factory=list)
     loss: list[list[float]] = field(default_factory=list)
     train_seconds: float = 0.0
+    epoch_seconds: list[float] = field(default_factory=list)
+    test_seconds: float = 0.0
     test_accuracy: list[float] = field(default_factory=list)
     test_loss: list[float] = field(default_factory=list)
     weights: list[list[np.ndarray]] = field(default_factory=list)
@@ -135,6 +141,11 @@ def train_repeats(
             result.mode = "vectorized"
             _Vectorized(build, data, settings, seeds, shuffle).run(result, on_epoch, on_step)
             return result
+        except NotImplementedError:
+            # An operation without a vmap rule (on a GPU, Keras' cuDNN LSTM through
+            # jax.experimental.rnn): train the replicas one by one, on that fast path.
+            if result.epochs_run:
+                raise
         except jax.errors.JaxRuntimeError as exc:
             if "RESOURCE_EXHAUSTED" not in str(exc) or result.epochs_run:
                 raise
@@ -263,6 +274,7 @@ class _Vectorized:
         per_call = math.ceil(full / calls) if full else 0
         start = time.perf_counter()
         for epoch in range(self.settings.epochs):
+            epoch_start = time.perf_counter()
             orders = np.stack([self._order(seed, epoch, n) for seed in self.seeds])
             losses = []
             if full:
@@ -290,6 +302,7 @@ class _Vectorized:
             result.loss.append([float(v) for v in epoch_loss])
             result.val_accuracy.append(self.accuracy(self.data.x_val, self.data.y_val)[0])
             result.train_seconds = time.perf_counter() - start
+            result.epoch_seconds.append(time.perf_counter() - epoch_start)
             _check_finite(result)
             if on_epoch is not None:
                 on_epoch(epoch, result.val_accuracy[-1])
@@ -349,6 +362,7 @@ def _sequential(
     callbacks = [] if on_step is None else [_StepHook(on_step)]
     start = time.perf_counter()
     for epoch in range(settings.epochs):
+        epoch_start = time.perf_counter()
         val, losses = [], []
         for seed, model in zip(seeds, models, strict=True):
             order = epoch_order(seed, epoch, n) if shuffle else np.arange(n)
@@ -369,6 +383,7 @@ def _sequential(
         result.loss.append(losses)
         result.val_accuracy.append(val)
         result.train_seconds = time.perf_counter() - start
+        result.epoch_seconds.append(time.perf_counter() - epoch_start)
         _check_finite(result)
         if on_epoch is not None:
             on_epoch(epoch, val)
@@ -379,6 +394,7 @@ def _sequential(
         )
         result.test_loss.append(float(loss))
         result.test_accuracy.append(float(accuracy))
+    result.test_seconds = time.perf_counter() - start - result.train_seconds
     result.weights = [model.get_weights() for model in models]
 
 

@@ -95,6 +95,18 @@ def test_sequential_fallback_trains_the_same_replicas(  # type: ignore[no-untype
     np.testing.assert_allclose(together.test_accuracy, apart.test_accuracy, atol=1e-6)
 
 
+def test_an_operation_without_a_vmap_rule_falls_back_to_one_by_one(  # type: ignore[no-untyped-def]
+    tiny, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_batching_rule(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise NotImplementedError("Batching rule for 'cudnn_lstm' not implemented")
+
+    monkeypatch.setattr(vectorized._Vectorized, "run", no_batching_rule)
+    result = train(tiny, ModelConfig(8, 4), [1, 2])
+    assert result.mode == "sequential" and result.epochs_run == 1
+    assert len(result.test_accuracy) == 2 and len(result.epoch_seconds) == 1
+
+
 def test_every_epoch_is_reported_and_a_callback_can_stop_training(tiny) -> None:  # type: ignore[no-untyped-def]
     seen: list[tuple[int, list[float]]] = []
 

@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"error: study {args.study_name!r} has no complete trial to confirm", file=sys.stderr
         )
         return 2
-    backend = select_backend(settings.backend)
+    backend = select_backend(settings.backend, compilation_cache=settings.cache_dir / "jax")
     try:
         data = load_dataset(optimize.data_settings(settings))
         storage = open_storage(args.storage)  # with heartbeat: this process writes trials

@@ -291,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _set_up_process(args: argparse.Namespace) -> str:
     """What the main process and every worker do first; returns the backend chosen."""
-    backend = select_backend(args.backend)
+    backend = select_backend(args.backend, compilation_cache=args.cache_dir / "jax")
     # Optuna logs each failed trial with its traceback; _FailureGuard prints one line instead.
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     install_signal_handlers()

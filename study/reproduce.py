@@ -124,7 +124,7 @@ def printed_table(frame: Any) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs (or resumes) the reproduction; returns the process exit code."""
     args = parse_args(argv)
-    backend = select_backend(args.backend)
+    backend = select_backend(args.backend, compilation_cache=args.cache_dir / "jax")
     # Optuna logs every failed trial with its traceback; run_waiting prints one line instead.
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:

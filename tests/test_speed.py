@@ -62,3 +62,29 @@ def test_sqlite_storage_writes_through_a_write_ahead_log(tmp_path: Path) -> None
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     reopened = optuna.load_study(storage=open_storage(url, heartbeat=False), study_name="s")
     assert len(reopened.trials) == 2
+
+
+def test_compiled_programs_are_cached_on_disk_and_read_back(tmp_path: Path) -> None:
+    # Two processes compile the same model: the second reads the first one's programs.
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from study.backend import select_backend\n"
+        "select_backend('jax', compilation_cache=Path(sys.argv[1]))\n"
+        "import keras\n"
+        "from search_spaces import ModelConfig\n"
+        "from study.model import build_model\n"
+        "model = build_model(ModelConfig(8, 4), sequence_length=10)\n"
+        "model.predict(keras.ops.ones((2, 10), dtype='int32'), verbose=0)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KERAS_", "JAX_"))}
+    cache = tmp_path / "jax"
+    for _ in range(2):
+        subprocess.run(
+            [sys.executable, "-c", code, str(cache)], cwd=ROOT, env=env, check=True,
+            capture_output=True,
+        )  # fmt: skip
+        if _ == 0:
+            first = sorted(p.name for p in cache.iterdir())
+    assert first, "nothing was cached"
+    assert sorted(p.name for p in cache.iterdir()) == first  # all read back, nothing new

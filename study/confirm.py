@@ -37,7 +37,7 @@ SEED_OFFSET = 1000
 #: The data and training flags of ``study.optimize`` a confirmation takes (and records).
 FLAGS = (
     "data", "max_features", "maxlen", "val_split", "limit_train", "limit_test", "seed",
-    "epochs", "batch_size", "learning_rate", "backend", "dropout_style",
+    "epochs", "batch_size", "learning_rate", "backend", "dropout_style", "repeat_mode",
 )  # fmt: skip
 
 
@@ -177,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=settings.seed + SEED_OFFSET,
             pruning=False,
             dropout_style=settings.dropout_style,
+            vectorize=settings.repeat_mode == "vectorized",
         )
         code = run_waiting(confirm, objective, trial_errors())
         if code:

@@ -86,6 +86,7 @@ class Objective:
         pruning: bool,
         dropout_style: str = "keras2",
         repeats: int = 1,
+        vectorize: bool = True,
     ) -> None:
         self._data = data
         # Equal evaluation batches: one compiled evaluation step per trial, not three.
@@ -101,6 +102,7 @@ class Objective:
         self._pruning = pruning
         self._dropout_style = dropout_style
         self._repeats = repeats
+        self._vectorize = vectorize
         self._device = device_name()
         self._owner = owner_id()
         # Everything alive now (Keras, TensorFlow, JAX, the data) lives for the whole study:
@@ -224,6 +226,7 @@ class Objective:
             dropout_style=self._dropout_style,
             on_epoch=on_epoch,
             on_step=check_interrupt,
+            vectorize=self._vectorize,
             result=result,
         )
 

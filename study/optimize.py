@@ -207,6 +207,13 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         "LSTM as it is (see README)",
     )
     t.add_argument(
+        "--repeat-mode",
+        choices=("vectorized", "sequential"),
+        default="vectorized",
+        help="how several seeds of one configuration train: together as one JAX program, or one "
+        "after another (the same runs, slower; for comparison)",
+    )
+    t.add_argument(
         "--backend",
         choices=("auto", "jax", "tensorflow"),
         default="auto",
@@ -385,6 +392,7 @@ def run_worker(
         pruning=args.pruner != "none",
         dropout_style=args.dropout_style,
         repeats=args.repeats,
+        vectorize=args.repeat_mode == "vectorized",
     )
     if _count(study, TARGET_STATES) >= args.trials:
         return 0  # the other workers' running trials complete the target

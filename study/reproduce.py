@@ -196,6 +196,7 @@ def _train(study: optuna.Study, data: Any, args: argparse.Namespace) -> int:
         seed=args.seed + SEED_OFFSET,
         pruning=False,
         dropout_style=args.dropout_style,
+        vectorize=args.repeat_mode == "vectorized",
     )
     return run_waiting(study, objective, trial_errors())
 

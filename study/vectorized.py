@@ -103,6 +103,7 @@ def train_repeats(
     on_epoch: EpochCallback | None = None,
     on_step: Callable[[], None] | None = None,
     shuffle: bool = True,
+    vectorize: bool = True,
     result: RepeatResult | None = None,
 ) -> RepeatResult:
     """Trains one replica per seed and evaluates each on the validation and test sets.
@@ -119,6 +120,8 @@ def train_repeats(
         on_step: Called between compiled calls (a few dozen steps), e.g. to check interrupts.
         shuffle: Shuffle the training reviews every epoch (``epoch_order``); without it every
             replica sees them in stored order.
+        vectorize: Train the replicas as one program when the backend can; False trains them
+            one after another (the same replicas, slower; for comparison).
         result: Filled in as training goes, so a caller keeps what was measured when a callback
             stops training; a new one when None.
 
@@ -134,7 +137,7 @@ def train_repeats(
     build = _Builder(config, vocab_size, sequence_length, settings.learning_rate, dropout_style)
     if result is None:
         result = RepeatResult(seeds, "vectorized")
-    if can_vectorize():
+    if vectorize and can_vectorize():
         import jax
 
         try:

@@ -95,6 +95,11 @@ def test_sequential_fallback_trains_the_same_replicas(  # type: ignore[no-untype
     np.testing.assert_allclose(together.test_accuracy, apart.test_accuracy, atol=1e-6)
 
 
+def test_asked_for_one_by_one_it_trains_one_by_one(tiny) -> None:  # type: ignore[no-untyped-def]
+    result = train(tiny, ModelConfig(8, 4), [1, 2], vectorize=False)
+    assert result.mode == "sequential" and len(result.val_accuracy[0]) == 2
+
+
 def test_an_operation_without_a_vmap_rule_falls_back_to_one_by_one(  # type: ignore[no-untyped-def]
     tiny, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -44,7 +44,9 @@ def split(trial: Any) -> dict[str, float] | None:
     """A finished trial's wall time in compile / train / test / other seconds."""
     if trial.datetime_start is None or trial.datetime_complete is None:
         return None
-    wall = (trial.datetime_complete - trial.datetime_start).total_seconds()
+    # Trials trained together (study.confirm, study.reproduce) share one wall-clock span.
+    together = int(trial.user_attrs.get("trained_with", 1))
+    wall = (trial.datetime_complete - trial.datetime_start).total_seconds() / together
     epochs = [float(s) for s in trial.user_attrs.get("epoch_seconds", [])]
     if not epochs:
         return {"wall": wall, "compile": 0.0, "train": 0.0, "test": 0.0, "other": wall}

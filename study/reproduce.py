@@ -117,8 +117,17 @@ def candidates(parts: Sequence[str] = PARTS) -> list[Candidate]:
 def printed_table(frame: Any) -> str:
     """The reproduction table as Markdown, with the verdict under it."""
     table = reproduction_table(frame)
-    shown = table[list(SHOWN_COLUMNS)].rename(columns=SHOWN_COLUMNS)
+    shown = table[list(SHOWN_COLUMNS)].copy()
+    for column, digits in (("test_mean", 4), ("test_std", 4), ("diff_pp", 2)):
+        shown[column] = [_fixed(v, digits, signed=column == "diff_pp") for v in shown[column]]
+    shown = shown.rename(columns=SHOWN_COLUMNS)
     return "\n".join([*markdown_table(shown), "", verdict(table)])
+
+
+def _fixed(value: float, digits: int, signed: bool = False) -> str:
+    if value != value:  # NaN: no runs, or no notebook figure
+        return "—"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

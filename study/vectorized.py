@@ -311,6 +311,7 @@ class _Vectorized:
                 on_epoch(epoch, result.val_accuracy[-1])
         result.train_seconds = time.perf_counter() - start
         result.test_accuracy, result.test_loss = self.accuracy(self.data.x_test, self.data.y_test)
+        result.test_seconds = time.perf_counter() - start - result.train_seconds
         result.weights = self.weights()
 
     def _order(self, seed: int, epoch: int, n: int) -> np.ndarray:

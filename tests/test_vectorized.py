@@ -67,6 +67,7 @@ def test_one_replica_is_model_fit(tiny) -> None:  # type: ignore[no-untyped-def]
     assert result.test_accuracy[0] == pytest.approx(accuracy, abs=1e-6)
     assert result.test_loss[0] == pytest.approx(loss, rel=1e-4)
     assert result.n_params == model.count_params()
+    assert len(result.epoch_seconds) == 1 and result.test_seconds > 0
 
 
 def test_replicas_differ_and_each_is_its_seed_alone(tiny) -> None:  # type: ignore[no-untyped-def]

@@ -1,7 +1,12 @@
-"""Chooses the Keras backend before Keras is imported, and names the device a trial ran on.
+"""Chooses the Keras backend before Keras is imported, seeds it, names the device a trial ran on.
 
 ``KERAS_BACKEND`` is read once, when Keras is first imported, so the CLI calls ``select_backend``
 before importing anything that imports Keras (worker processes inherit the variable).
+
+Under the JAX backend nothing of ours needs TensorFlow: Keras feeds NumPy arrays to JAX through
+its own iterator, without ``tf.data``. The one thing that imported it was
+``keras.utils.set_random_seed`` (to seed TensorFlow too, "if installed"); ``set_random_seed``
+here seeds the same things without that import.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import contextlib
 import importlib.util
 import os
 import platform
+import sys
 
 BACKENDS = ("jax", "tensorflow")
 
@@ -63,6 +69,28 @@ def device_name() -> str:
             details = tf.config.experimental.get_device_details(gpus[0])
             return f"GPU: {details.get('device_name', gpus[0].name)}"
     return f"CPU: {_cpu_model()}"
+
+
+def set_random_seed(seed: int) -> None:
+    """Seeds Python, NumPy and Keras as ``keras.utils.set_random_seed`` does, same values.
+
+    Keras' function also seeds TensorFlow, for ``tf.data`` pipelines, and imports TensorFlow to
+    find out whether it is installed: under JAX that import took seconds and printed TensorFlow's
+    start-up lines before the first trial, for a seed nothing here uses. So unless TensorFlow is
+    the backend (or already imported), Keras is told it is absent: ``None`` in ``sys.modules``
+    makes the import fail, which Keras' lazy module takes for "not installed" and remembers for
+    the rest of the process.
+    """
+    import keras
+
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    sys.modules["tensorflow"] = None  # type: ignore[assignment]
+    try:
+        keras.utils.set_random_seed(seed)
+    finally:
+        del sys.modules["tensorflow"]
 
 
 def _cpu_model() -> str:

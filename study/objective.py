@@ -17,7 +17,7 @@ import optuna
 from optuna_integration import KerasPruningCallback
 
 from search_spaces.lstm import suggest_params
-from study.backend import device_name
+from study.backend import device_name, set_random_seed
 from study.data import Dataset
 from study.model import build_model
 from study.train import (
@@ -140,7 +140,7 @@ class Objective:
         config = suggest_params(trial)
         # One seed per trial, derived from the study's: the same command gives the same trials.
         seed = self._seed * 100_003 + trial.number
-        keras.utils.set_random_seed(seed)
+        set_random_seed(seed)
         model = build_model(
             config,
             vocab_size=self._vocab_size,

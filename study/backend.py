@@ -6,7 +6,8 @@ before importing anything that imports Keras (worker processes inherit the varia
 Under the JAX backend nothing of ours needs TensorFlow: Keras feeds NumPy arrays to JAX through
 its own iterator, without ``tf.data``. The one thing that imported it was
 ``keras.utils.set_random_seed`` (to seed TensorFlow too, "if installed"); ``set_random_seed``
-here seeds the same things without that import.
+here seeds the same things without that import. Under the TensorFlow backend the import is the
+backend itself, so ``select_backend`` installs ``study.quiet``'s filter for its start-up lines.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import importlib.util
 import os
 import platform
 import sys
+
+from study.quiet import filtered_native_stderr, install_tensorflow_import_filter
 
 BACKENDS = ("jax", "tensorflow")
 
@@ -35,9 +38,11 @@ def select_backend(name: str) -> str:
     """Sets ``KERAS_BACKEND`` for this process and its children; returns the backend chosen."""
     backend = resolve_backend(name)
     os.environ["KERAS_BACKEND"] = backend
-    # Keras imports TensorFlow for its data utilities under every backend; keep its C++ start-up
-    # chatter (CUDA probing, oneDNN notices) off the user's terminal unless they ask for it.
+    # TensorFlow's C++ info and warning lines (CUDA probing, oneDNN notices) stay off the user's
+    # terminal unless they ask for them; its errors stay. The lines it prints while loading
+    # ignore this variable, so the import filter applies it to them (study/quiet.py).
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    install_tensorflow_import_filter()
     # On a GPU, take memory as needed instead of all of it up front, so several worker processes
     # (each a trial) can share one device. Both are read at import, so they are set here; worker
     # processes inherit them. TensorFlow's variable is its set_memory_growth for every GPU.
@@ -60,7 +65,8 @@ def device_name() -> str:
     elif backend == "tensorflow":
         import tensorflow as tf
 
-        gpus = tf.config.list_physical_devices("GPU")
+        with filtered_native_stderr():  # a machine without GPU logs a failed cuInit here
+            gpus = tf.config.list_physical_devices("GPU")
         for gpu in gpus:
             # RuntimeError: the GPU is initialized already, TF_FORCE_GPU_ALLOW_GROWTH did it.
             with contextlib.suppress(RuntimeError):

@@ -51,6 +51,7 @@ def test_confirm_repeats_resumes_and_extends(tiny_imdb: Path, tmp_path: Path) ->
     assert "ran 4 trainings" in first.stderr
     assert foreign_lines(first.stderr, CONFIRM) == []
     confirm = optuna.load_study(storage=url, study_name="s-confirm")
+    assert confirm.metric_names == ["val_accuracy"]  # what the dashboard calls its values
     runs = confirm.get_trials(states=(TrialState.COMPLETE,))
     assert len(runs) == 4
     assert {t.user_attrs["confirm_of"] for t in runs} == {0, 2}

@@ -45,6 +45,7 @@ def test_multi_objective_study_runs_and_reports(tiny_imdb: Path, tmp_path: Path)
     assert foreign_lines(result.stderr, OPTIMIZE) == []  # --artifact-dir draws with matplotlib
     study = optuna.load_study(storage=f"sqlite:///{tmp_path / 'm.db'}", study_name="rnn-design")
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    assert study.metric_names == ["val_accuracy", "n_params"]
     assert study.user_attrs["config"]["pruner"] == "none"
     done = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(done) == 3

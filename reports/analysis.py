@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 import optuna
 import pandas as pd
 from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from reports.tables import PARAMS, complete
 
@@ -61,6 +62,21 @@ EVALUATOR = (
 )
 
 
+def importance_target(study: optuna.Study) -> Callable[[FrozenTrial], float] | None:
+    """What the importances explain: validation accuracy, the first objective.
+
+    None for a single-objective study (PED-ANOVA then reads the value and its direction); for a
+    multi-objective one, the negated accuracy, since PED-ANOVA takes lower as better for a target.
+    """
+    if len(study.directions) == 1:
+        return None
+    return _negated_accuracy
+
+
+def _negated_accuracy(trial: FrozenTrial) -> float:
+    return -trial.values[0]
+
+
 def importances(study: optuna.Study) -> Importances:
     """PED-ANOVA importances of the search-space parameters for validation accuracy.
 
@@ -76,17 +92,14 @@ def importances(study: optuna.Study) -> Importances:
     params = [p for p in PARAMS if all(p in t.params for t in done)]
     if not params:
         return Importances({}, EVALUATOR, "the complete trials share no parameter")
-    target = None
-    if len(study.directions) > 1:
-
-        def target(t: optuna.trial.FrozenTrial) -> float:
-            return -t.values[0]  # PED-ANOVA takes lower as better
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "too few trials" and target warnings: said below
         try:
             values = get_param_importances(
-                study, evaluator=PedAnovaImportanceEvaluator(), params=params, target=target
+                study,
+                evaluator=PedAnovaImportanceEvaluator(),
+                params=params,
+                target=importance_target(study),
             )
         except (ValueError, RuntimeError) as exc:
             return Importances({}, EVALUATOR, f"the evaluator failed: {exc}")

@@ -77,7 +77,7 @@ def build_report(study: optuna.Study, out: Path, formats: list[str]) -> ReportDa
     out.mkdir(parents=True, exist_ok=True)
     data = compute(study, load_confirm_study(study), reproduction_of(study))
     data.frame.to_csv(out / "trials.csv", index=False)
-    plots.save_figures(out, data.frame, data.importances, formats)
+    plots.save_figures(out, study, data.frame, data.importances, formats)
     doc = document(study, data)
     (out / "report.md").write_text(render.to_markdown(doc, out), encoding="utf-8")
     (out / "report.html").write_text(render.to_html(doc, out), encoding="utf-8")

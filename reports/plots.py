@@ -1,57 +1,80 @@
 """Draws the report's figures: static files with matplotlib (Agg) and interactive HTML with plotly.
 
-Every figure is drawn from data computed elsewhere (``tables``, ``analysis``), so an empty study
-still gets every file, with a line saying what is missing, rather than a crash. Interactive pages
-load ``plotly.min.js`` from the output folder (written once), so they open offline.
+The optimization history, slice and importance figures are Optuna's own:
+``optuna.visualization.matplotlib`` draws the static files and ``optuna.visualization`` the
+interactive ones, with validation accuracy named ``val_accuracy`` (in a multi-objective study, the
+first objective) and importances from the same PED-ANOVA evaluator and target as
+``reports.analysis``. The Pareto fronts of validation accuracy against parameter count and training
+time are drawn here: Optuna draws a front only over a study's own objectives, and neither cost is
+an objective of the default study; ours also marks the notebook's configurations.
+
+Optuna's functions warn or raise when there is nothing to draw, so a figure without data (no
+complete trial, no importances) is a placeholder saying why, and every file is still written.
+Interactive pages load ``plotly.min.js`` from the output folder (written once), so they open
+offline.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display, no browser
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import optuna  # noqa: E402
+import optuna.visualization as optuna_plotly  # noqa: E402
+import optuna.visualization.matplotlib as optuna_mpl  # noqa: E402
 import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+from optuna.exceptions import ExperimentalWarning  # noqa: E402
+from optuna.importance import PedAnovaImportanceEvaluator  # noqa: E402
+from optuna.trial import FrozenTrial, TrialState  # noqa: E402
 from plotly.subplots import make_subplots  # noqa: E402
 
-from reports.analysis import COSTS, Importances, pareto_mask  # noqa: E402
+from reports.analysis import COSTS, Importances, importance_target, pareto_mask  # noqa: E402
 from reports.tables import PARAMS, SAMPLER, complete  # noqa: E402
 
 STATIC_FORMATS = ("png", "svg", "pdf")
 FORMATS = (*STATIC_FORMATS, "html")
 FIGURES = ("importance", "pareto", "history", "slice")
 COST_LABELS = {"n_params": "parameters", "train_seconds": "training time (s)"}
+#: What Optuna's figures call the value they plot (its default is "Objective Value").
+TARGET_NAME = "val_accuracy"
+NO_TRIAL = "No complete trial yet"
 
 
 def save_figures(
-    out: Path, frame: pd.DataFrame, imp: Importances, formats: Iterable[str]
+    out: Path,
+    study: optuna.Study,
+    frame: pd.DataFrame,
+    imp: Importances,
+    formats: Iterable[str],
 ) -> list[Path]:
-    """Writes every figure in every requested format; returns the files written."""
+    """Writes every figure in every requested format; returns the files written.
+
+    Args:
+        out: Folder to write into.
+        study: The study, for Optuna's figures.
+        frame: Its trials (``reports.tables.study_frame``), for the Pareto fronts.
+        imp: Its importances (``reports.analysis.importances``): drawn only when available.
+        formats: Out of ``FORMATS``.
+    """
     formats = list(formats)
+    wanted = [f for f in formats if f in STATIC_FORMATS]
     written: list[Path] = []
-    static = {
-        "importance": lambda: _importance_mpl(imp),
-        "pareto": lambda: _pareto_mpl(frame),
-        "history": lambda: _history_mpl(frame),
-        "slice": lambda: _slice_mpl(frame),
-    }
-    interactive: dict[str, Callable[[], go.Figure]] = {
-        "importance": lambda: _importance_plotly(imp),
-        "pareto": lambda: _pareto_plotly(frame),
-        "history": lambda: _history_plotly(frame),
-        "slice": lambda: _slice_plotly(frame),
-    }
     for name in FIGURES:
-        wanted = [f for f in formats if f in STATIC_FORMATS]
         if wanted:
-            fig = static[name]()
+            fig = static_figure(name, study, frame, imp)
             for fmt in wanted:
                 path = out / f"{name}.{fmt}"
                 fig.savefig(path, dpi=120, bbox_inches="tight")
@@ -59,32 +82,137 @@ def save_figures(
             plt.close(fig)
         if "html" in formats:
             path = out / f"{name}.html"
-            interactive[name]().write_html(path, include_plotlyjs="directory", full_html=True)
+            interactive_figure(name, study, frame, imp).write_html(
+                path, include_plotlyjs="directory", full_html=True
+            )
             written.append(path)
     return written
 
 
-def _empty(fig: Figure, text: str) -> Figure:
+def static_figure(name: str, study: optuna.Study, frame: pd.DataFrame, imp: Importances) -> Figure:
+    """One of ``FIGURES`` drawn with matplotlib, for PNG, SVG and PDF files."""
+    if name == "pareto":
+        return _pareto_mpl(frame)
+    missing = _missing(name, study, imp)
+    if missing:
+        return _empty_mpl(missing)
+    # Optuna's functions switch matplotlib to its ggplot style; keep that to their own figure.
+    with matplotlib.rc_context():
+        fig = _figure_of(_draw_with_optuna(optuna_mpl, name, study, imp))
+    for ax in fig.axes:
+        if ax.get_xscale() == "log":
+            _readable_log_ticks(ax)  # narrow log ranges get colliding 4x10^0 ... labels
+    return fig
+
+
+def interactive_figure(
+    name: str, study: optuna.Study, frame: pd.DataFrame, imp: Importances
+) -> go.Figure:
+    """One of ``FIGURES`` drawn with plotly, for an HTML page."""
+    if name == "pareto":
+        return _pareto_plotly(frame)
+    missing = _missing(name, study, imp)
+    if missing:
+        return _empty_plotly(_TITLES[name], missing)
+    fig = _draw_with_optuna(optuna_plotly, name, study, imp)
+    assert isinstance(fig, go.Figure)
+    return fig
+
+
+_TITLES = {
+    "importance": "Parameter importances",
+    "history": "Optimization history",
+    "slice": "Slice plot",
+    "pareto": "Pareto front",
+}
+
+
+def accuracy_target(study: optuna.Study) -> Callable[[FrozenTrial], float] | None:
+    """Validation accuracy for Optuna's plots: the value, or a multi-objective study's first."""
+    return None if len(study.directions) == 1 else _accuracy
+
+
+def _accuracy(trial: FrozenTrial) -> float:
+    return trial.values[0]
+
+
+def _missing(name: str, study: optuna.Study, imp: Importances) -> str:
+    """Why figure ``name`` has nothing to draw, or "" when it has."""
+    if name not in _TITLES:
+        raise ValueError(f"no figure {name!r}; figures are {', '.join(FIGURES)}")
+    if name == "importance":
+        return "" if imp.values else f"No parameter importances: {imp.reason}."
+    if not _complete_trials(study):
+        return f"{NO_TRIAL}: no {_TITLES[name].lower()}."
+    return ""
+
+
+def _draw_with_optuna(
+    plotting: ModuleType, name: str, study: optuna.Study, imp: Importances
+) -> Any:
+    """Optuna's figure ``name`` from ``optuna.visualization`` or its ``matplotlib`` twin."""
+    target = accuracy_target(study)
+    with warnings.catch_warnings():
+        # Warnings here would reach the terminal and say nothing to a reader of the report: the
+        # matplotlib functions are experimental; PED-ANOVA reminds that it takes lower targets
+        # as better (importance_target negates accuracy for it); one trial is one x value.
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        warnings.filterwarnings("ignore", "PedAnovaImportanceEvaluator computes the importances")
+        warnings.filterwarnings("ignore", "Attempting to set identical low and high xlims")
+        if name == "importance":
+            # The parameters, evaluator and target that computed ``imp``: figure and table agree.
+            return plotting.plot_param_importances(
+                study,
+                evaluator=PedAnovaImportanceEvaluator(),
+                params=list(imp.values),
+                target=importance_target(study),
+                target_name=TARGET_NAME,
+            )
+        if name == "history":
+            return plotting.plot_optimization_history(
+                study, target=target, target_name=TARGET_NAME
+            )
+        params = _params(_complete_trials(study))
+        return plotting.plot_slice(study, params=params, target=target, target_name=TARGET_NAME)
+
+
+def _complete_trials(study: optuna.Study) -> list[FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
+def _params(done: list[FrozenTrial]) -> list[str]:
+    """The search-space parameters the complete trials have (Optuna refuses any other)."""
+    return [p for p in PARAMS if any(p in t.params for t in done)]
+
+
+def _figure_of(axes: Any) -> Figure:
+    """The figure of the Axes (or array of Axes, one per parameter) Optuna returns."""
+    ax = axes.flat[0] if isinstance(axes, np.ndarray) else axes
+    fig = ax.figure
+    assert isinstance(fig, Figure)
+    return fig
+
+
+def _readable_log_ticks(ax: Axes, label: Callable[[float, int], str] | None = None) -> None:
+    """Labels a log x axis at 1-2-5 steps only (``label`` writes them; default ``%g``)."""
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(label or (lambda v, _: f"{v:g}")))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _empty_mpl(text: str) -> Figure:
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.set_axis_off()
     fig.text(0.5, 0.5, text, ha="center", va="center", wrap=True)
     return fig
 
 
-def _importance_mpl(imp: Importances) -> Figure:
-    fig, ax = plt.subplots(figsize=(6, 3))
-    if not imp.values:
-        ax.set_axis_off()
-        return _empty(fig, f"No parameter importances: {imp.reason}.")
-    names = list(imp.values)[::-1]
-    ax.barh(names, [imp.values[n] for n in names], color="tab:blue")
-    ax.set_xlabel("importance for validation accuracy (PED-ANOVA, sums to 1)")
-    ax.set_title("Parameter importances")
-    return fig
-
-
-def _importance_plotly(imp: Importances) -> go.Figure:
-    names = list(imp.values)[::-1]
-    fig = go.Figure(go.Bar(x=[imp.values[n] for n in names], y=names, orientation="h"))
-    fig.update_layout(title=f"Parameter importances ({imp.reason or 'PED-ANOVA'})")
+def _empty_plotly(title: str, text: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(title=title)
     return fig
 
 
@@ -92,9 +220,8 @@ def _pareto_mpl(frame: pd.DataFrame) -> Figure:
     done = complete(frame)
     fig, axes = plt.subplots(1, len(COSTS), figsize=(11, 4))
     if done.empty:
-        for ax in axes:
-            ax.set_axis_off()
-        return _empty(fig, "No complete trial yet: no Pareto front.")
+        plt.close(fig)
+        return _empty_mpl(f"{NO_TRIAL}: no Pareto front.")
     for ax, cost in zip(axes, COSTS, strict=True):
         front = done[pareto_mask(done, cost)].sort_values(cost)
         baseline = done["source"] != SAMPLER
@@ -115,10 +242,7 @@ def _pareto_mpl(frame: pd.DataFrame) -> Figure:
             ax.annotate(f"#{int(row['number'])}", (row[cost], row["val_accuracy"]), fontsize=7)
         if cost == "n_params":
             ax.set_xscale("log")
-            # Labels at 1-2-5 steps, written short ("20k"), so log-axis labels never collide.
-            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k"))
-            ax.xaxis.set_minor_formatter(NullFormatter())
+            _readable_log_ticks(ax, lambda v, _: f"{v / 1000:g}k")  # "20k"
         ax.set_xlabel(COST_LABELS[cost])
         ax.set_ylabel("validation accuracy")
         ax.set_title(f"Accuracy vs {COST_LABELS[cost]}")
@@ -128,6 +252,8 @@ def _pareto_mpl(frame: pd.DataFrame) -> Figure:
 
 def _pareto_plotly(frame: pd.DataFrame) -> go.Figure:
     done = complete(frame)
+    if done.empty:
+        return _empty_plotly(_TITLES["pareto"], f"{NO_TRIAL}: no Pareto front.")
     fig = make_subplots(rows=1, cols=len(COSTS), subplot_titles=[COST_LABELS[c] for c in COSTS])
     for col, cost in enumerate(COSTS, start=1):
         front = done[pareto_mask(done, cost)].sort_values(cost)
@@ -150,66 +276,4 @@ def _pareto_plotly(frame: pd.DataFrame) -> go.Figure:
     fig.update_xaxes(type="log", row=1, col=1)
     fig.update_yaxes(title_text="validation accuracy")
     fig.update_layout(title="Pareto front: validation accuracy vs cost")
-    return fig
-
-
-def _history_mpl(frame: pd.DataFrame) -> Figure:
-    done = complete(frame).sort_values("number")
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    if done.empty:
-        ax.set_axis_off()
-        return _empty(fig, "No complete trial yet: no optimization history.")
-    ax.scatter(done["number"], done["val_accuracy"], s=14, label="trial")
-    ax.plot(done["number"], done["val_accuracy"].cummax(), c="tab:red", label="best so far")
-    ax.set_xlabel("trial number")
-    ax.set_ylabel("validation accuracy")
-    ax.set_title("Optimization history")
-    ax.legend(fontsize=7)
-    return fig
-
-
-def _history_plotly(frame: pd.DataFrame) -> go.Figure:
-    done = complete(frame).sort_values("number")
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(x=done["number"], y=done["val_accuracy"], mode="markers", name="trial")
-    )
-    fig.add_trace(
-        go.Scatter(x=done["number"], y=done["val_accuracy"].cummax(), name="best so far")
-    )
-    fig.update_layout(
-        title="Optimization history", xaxis_title="trial", yaxis_title="val accuracy"
-    )
-    return fig
-
-
-def _slice_mpl(frame: pd.DataFrame) -> Figure:
-    done = complete(frame)
-    fig, axes = plt.subplots(1, len(PARAMS), figsize=(3 * len(PARAMS), 3), sharey=True)
-    if done.empty:
-        for ax in axes:
-            ax.set_axis_off()
-        return _empty(fig, "No complete trial yet: no slice plot.")
-    for ax, param in zip(axes, PARAMS, strict=True):
-        ax.scatter(done[param], done["val_accuracy"], c=done["number"], s=14, cmap="viridis")
-        if param in ("units", "embedding_dim"):
-            ax.set_xscale("log", base=2)
-        ax.set_xlabel(param)
-    axes[0].set_ylabel("validation accuracy")
-    fig.suptitle("Slice plots (colour: trial number)")
-    return fig
-
-
-def _slice_plotly(frame: pd.DataFrame) -> go.Figure:
-    done = complete(frame)
-    fig = make_subplots(rows=1, cols=len(PARAMS), subplot_titles=list(PARAMS), shared_yaxes=True)
-    for col, param in enumerate(PARAMS, start=1):
-        fig.add_trace(
-            go.Scatter(
-                x=done[param], y=done["val_accuracy"], mode="markers", name=param,
-                text=[f"#{n}" for n in done["number"]], showlegend=False,
-            ),
-            row=1, col=col,
-        )  # fmt: skip
-    fig.update_layout(title="Slice plots: validation accuracy per parameter")
     return fig

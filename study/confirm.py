@@ -28,6 +28,7 @@ from storage import StorageError, open_storage, tune_for_writing
 from study import optimize
 from study.backend import select_backend
 from study.data import DataError, load_dataset
+from study.objectives import name_metrics
 from study.reruns import Candidate, enqueue_missing, run_waiting, waiting
 from study.setup import recorded_settings
 
@@ -150,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     confirm = optuna.create_study(
         storage=storage, study_name=name, direction="maximize", load_if_exists=True
     )
+    name_metrics(confirm)
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(settings).items()}
     confirm.set_user_attr("config", {**config, "data_fingerprint": data.fingerprint,
                                      "data_sizes": data.sizes(), "confirms": args.study_name,

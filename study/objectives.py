@@ -8,15 +8,29 @@ to the end.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import optuna
+from optuna.exceptions import ExperimentalWarning
 
 #: The accepted ``--objectives`` values and the study directions each stands for.
 DIRECTIONS: dict[str, tuple[str, ...]] = {
     "accuracy": ("maximize",),
     "accuracy,params": ("maximize", "minimize"),
 }
+
+#: What each objective value is, in order; optuna-dashboard and Optuna's plots show these names
+#: instead of "Objective 0" / "Objective 1".
+METRIC_NAMES: tuple[str, ...] = ("val_accuracy", "n_params")
+
+
+def name_metrics(study: optuna.Study, names: tuple[str, ...] = METRIC_NAMES) -> None:
+    """Names the study's objective values: ``val_accuracy``, then ``n_params`` if there are two."""
+    with warnings.catch_warnings():
+        # Experimental since Optuna 3.2: the warning would be the only line of it users see.
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        study.set_metric_names(list(names[: len(study.directions)]))
 
 
 def is_multi(objectives: str) -> bool:

@@ -30,6 +30,7 @@ from storage import StorageError, open_storage, release, tune_for_writing
 from study import optimize
 from study.backend import select_backend
 from study.data import DataError, DataSettings, load_notebook_protocol
+from study.objectives import name_metrics
 from study.reruns import Candidate, enqueue_missing, run_waiting, waiting
 from study.setup import StudySetupError, make_sampler, open_study
 from study.workers import exit_code
@@ -170,6 +171,8 @@ def _run(args: argparse.Namespace, backend: str) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     tune_for_writing(storage)
+    # Under the notebook's protocol the validation data is the test set: say so on the dashboard.
+    name_metrics(study, ("test_accuracy",))
     try:
         wanted = candidates(args.parts)
         added = enqueue_missing(study, wanted, args.repeats)

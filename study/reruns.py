@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from contextlib import ExitStack
 from typing import Any, NamedTuple, Protocol
 
@@ -98,14 +99,22 @@ def ask_group(study: optuna.Study) -> list[optuna.Trial]:
     ``enqueue_missing`` enqueues a configuration's repeats one after another, and ``ask`` takes
     waiting trials in order, so a group is a configuration's missing repeats.
     """
-    first = study.ask()
+    first = _ask(study)
     group = [first]
     key = first.user_attrs.get("confirm_key")
     for trial in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         if trial.user_attrs.get("confirm_key") != key:
             break
-        group.append(study.ask())
+        group.append(_ask(study))
     return group
+
+
+def _ask(study: optuna.Study) -> optuna.Trial:
+    with warnings.catch_warnings():
+        # "Heartbeat of storage is supposed to be used with Study.optimize": run_waiting runs
+        # the same heartbeat thread for each trial it asks.
+        warnings.filterwarnings("ignore", message="Heartbeat of storage", category=UserWarning)
+        return study.ask()
 
 
 def run_waiting(

@@ -16,6 +16,7 @@ from optuna.study import StudyDirection
 
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.lstm import DISTRIBUTIONS
+from study.objectives import name_metrics
 
 PRUNERS = ("median", "hyperband", "none")
 #: Settings recorded with a study that change what a trial measures: a resumed study refuses a
@@ -93,6 +94,7 @@ def open_study(
         "baseline_enqueued": baseline,
     }.items():
         study.set_user_attr(key, value)
+    name_metrics(study)
     if baseline:
         enqueue_baseline(study)
     return study, True

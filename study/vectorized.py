@@ -8,9 +8,9 @@ R copies as one program stacks their variables on a leading replica axis and run
 loop runs once for all R, each step a little wider.
 
 Each replica is what one run with its seed would be: its initial weights and its dropout masks
-come from ``keras.utils.set_random_seed(seed)`` before building the model (the same builder, loss,
-optimizer, batch size and epochs as every other path), and its batch order from
-``epoch_order(seed, epoch, n)``. Validation and test evaluation are vmapped too.
+come from seeding Keras with it (``study.backend.set_random_seed``) before building the model
+(the same builder, loss, optimizer, batch size and epochs as every other path), and its batch
+order from ``epoch_order(seed, epoch, n)``. Validation and test evaluation are vmapped too.
 
 Under the TensorFlow backend, or when the vectorized program cannot run (out of memory, or an
 operation with no ``vmap`` rule such as Keras' cuDNN LSTM on a GPU), the replicas are trained one
@@ -30,6 +30,7 @@ import keras
 import numpy as np
 
 from search_spaces import ModelConfig
+from study.backend import set_random_seed
 from study.data import Dataset
 from study.model import build_model
 from study.train import TrainingDiverged, TrainSettings
@@ -169,7 +170,7 @@ class _Builder:
     dropout_style: str
 
     def __call__(self, seed: int) -> keras.Model:
-        keras.utils.set_random_seed(seed)
+        set_random_seed(seed)
         return build_model(
             self.config,
             vocab_size=self.vocab_size,

@@ -17,6 +17,7 @@ from reports.tables import study_frame
 from search_spaces.config import ModelConfig
 from tests.conftest import ROOT
 from tests.report_studies import add
+from tests.stderr_lines import CONFIRM, foreign_lines
 
 
 def run_confirm(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -47,7 +48,10 @@ def test_confirm_repeats_resumes_and_extends(tiny_imdb: Path, tmp_path: Path) ->
 
     first = run_confirm(*flags, "--repeats", "2", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
+    assert "ran 4 trainings" in first.stderr
+    assert foreign_lines(first.stderr, CONFIRM) == []
     confirm = optuna.load_study(storage=url, study_name="s-confirm")
+    assert confirm.metric_names == ["val_accuracy"]  # what the dashboard calls its values
     runs = confirm.get_trials(states=(TrialState.COMPLETE,))
     assert len(runs) == 4
     assert {t.user_attrs["confirm_of"] for t in runs} == {0, 2}

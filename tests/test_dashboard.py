@@ -21,6 +21,7 @@ from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta
 
 from search_spaces.config import ModelConfig
 from study.artifacts import upload_history
+from study.setup import make_pruner, make_sampler, open_study
 from tests.report_studies import add
 
 STUDY = "dash-study-xyz"
@@ -45,7 +46,10 @@ def free_port() -> int:
 @pytest.fixture
 def dashboard(tmp_path: Path) -> Iterator[tuple[str, int]]:
     url = f"sqlite:///{tmp_path / 'd.db'}"
-    study = optuna.create_study(storage=url, study_name=STUDY, direction="maximize")
+    study, _ = open_study(
+        optuna.storages.RDBStorage(url), STUDY, sampler=make_sampler(0),
+        pruner=make_pruner("none", 1), baseline=False, config={},
+    )  # as study.optimize creates it: with its metric names  # fmt: skip
     for units in (8, 16):
         add(study, ModelConfig(units, 8), 0.6 + units / 100)
     trial = study.ask(
@@ -109,3 +113,7 @@ def test_dashboard_renders_the_study_and_its_trials(dashboard, tmp_path: Path) -
     assert STUDY in trials
     for number in range(3):
         assert f"Trial {number}" in trials
+    page = render(browser, f"http://127.0.0.1:{port}/dashboard/studies/1", tmp_path / "profile")
+    # The history plot's objective selector and axis name the metric, not "Objective 0".
+    assert "val_accuracy" in page
+    assert "Objective 0" not in page

@@ -11,6 +11,7 @@ from optuna.trial import TrialState
 
 from reports.build import compute
 from study.setup import StudySetupError, check_compatible
+from tests.stderr_lines import OPTIMIZE, foreign_lines
 from tests.test_optimize_cli import run_optimize
 
 
@@ -41,8 +42,10 @@ def test_multi_objective_study_runs_and_reports(tiny_imdb: Path, tmp_path: Path)
     ]  # fmt: skip
     result = run_optimize(*flags, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert foreign_lines(result.stderr, OPTIMIZE) == []  # --artifact-dir draws with matplotlib
     study = optuna.load_study(storage=f"sqlite:///{tmp_path / 'm.db'}", study_name="rnn-design")
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    assert study.metric_names == ["val_accuracy", "n_params"]
     assert study.user_attrs["config"]["pruner"] == "none"
     done = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(done) == 3

@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 
 from search_spaces.baseline import BASELINE_GRID
 from tests.conftest import ROOT
+from tests.stderr_lines import OPTIMIZE, foreign_lines
 
 COMPLETE_ATTRS = {
     "n_params", "train_seconds", "epochs_run", "val_accuracy", "test_accuracy", "test_loss",
@@ -90,6 +91,26 @@ def test_rerun_adds_no_trial(finished_study) -> None:
     assert again.returncode == 0, again.stderr[-2000:]
     assert "nothing to do" in again.stdout
     assert len(load(work).trials) == before
+    assert foreign_lines(again.stderr, OPTIMIZE) == []
+
+
+def test_stderr_holds_only_our_lines(finished_study) -> None:
+    """No TensorFlow/absl start-up lines (JAX, the default backend, never imports TensorFlow)."""
+    result = finished_study[2]
+    assert "created study 'rnn-design'" in result.stderr and "target reached" in result.stderr
+    assert foreign_lines(result.stderr, OPTIMIZE) == []
+
+
+def test_tensorflow_backend_is_quiet_too(tiny_imdb: Path, tmp_path: Path) -> None:
+    """The TensorFlow backend imports TensorFlow; its start-up lines are filtered out."""
+    result = run_optimize(
+        "--trials", "1", "--epochs", "1", "--data", str(tiny_imdb), "--maxlen", "20",
+        "--no-baseline", "--backend", "tensorflow", "--storage", "sqlite:///tf.db",
+        "--cache-dir", str(tmp_path / "cache"), cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "backend tensorflow" in result.stderr
+    assert foreign_lines(result.stderr, OPTIMIZE) == []
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 from search_spaces.config import ModelConfig
 from tests.conftest import ROOT
 from tests.report_studies import add, add_baselines
+from tests.stderr_lines import REPORTS, foreign_lines
 
 
 def run_reports(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -43,6 +44,7 @@ def test_report_writes_every_file(tmp_path: Path) -> None:
     flags = ["--storage", f"sqlite:///{tmp_path / 'r.db'}", "--study-name", "s"]
     result = run_reports(*flags, "--out", str(out), "--formats", "png,svg,pdf,html", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    assert foreign_lines(result.stderr, REPORTS) == []
     trials = pd.read_csv(out / "trials.csv")
     assert len(trials) == 17
     assert list(trials["number"]) == list(range(17))
@@ -85,6 +87,7 @@ def test_a_study_without_complete_trials_says_so(tmp_path: Path, states) -> None
         cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    assert foreign_lines(result.stderr, REPORTS) == []  # Optuna's plots warn on empty studies
     assert "no trial has completed" in result.stdout
     assert "No trial has completed yet" in (out / "report.md").read_text()
     assert len(pd.read_csv(out / "trials.csv")) == len(states)

@@ -21,6 +21,7 @@ from search_spaces.baseline import BASELINE_GRID
 from search_spaces.config import ModelConfig
 from tests.conftest import ROOT
 from tests.report_studies import add
+from tests.stderr_lines import REPRODUCE, foreign_lines
 
 PART3 = [e for e in BASELINE_GRID if e.part == "Part 3"]
 
@@ -87,6 +88,7 @@ def test_reproduce_trains_the_notebook_protocol_resumes_and_extends(
              "--parts", "3", "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
     first = run_reproduce(*flags, "--repeats", "2", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
+    assert foreign_lines(first.stderr, REPRODUCE) == []
     study = optuna.load_study(storage=url, study_name="rnn-design-reproduce")
     runs = study.get_trials(states=(TrialState.COMPLETE,))
     assert sorted(t.user_attrs["baseline"] for t in runs) == sorted([e.label for e in PART3] * 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import tarfile
 from pathlib import Path
@@ -39,6 +40,16 @@ def make_aclimdb(root: Path, n_train: int = 200, n_test: int = 100, seed: int = 
 def tiny_imdb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny aclImdb folder: 200 training and 100 test reviews, balanced."""
     return make_aclimdb(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="session")
+def real_tarball() -> Path:
+    """The shared IMDB tarball beside the repository; missing, it skips, but fails in CI."""
+    if not REAL_TARBALL.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"the shared IMDB tarball is missing in CI: expected {REAL_TARBALL}")
+        pytest.skip(f"the shared IMDB tarball is not beside the repository ({REAL_TARBALL})")
+    return REAL_TARBALL
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,6 @@ from study.data import (
     stratified_split,
     tokenize,
 )
-from tests.conftest import REAL_TARBALL
 
 
 def test_tokenize_follows_keras_rules_and_keeps_br() -> None:
@@ -133,11 +132,8 @@ def test_bad_data_paths_are_one_line_errors(tmp_path: Path, make, message: str) 
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.skipif(
-    not REAL_TARBALL.exists(), reason="the shared IMDB tarball is not beside the repo"
-)
-def test_real_tarball_shapes_and_cache_round_trip(tmp_path: Path) -> None:
-    settings = DataSettings(source=str(REAL_TARBALL), cache_dir=tmp_path)
+def test_real_tarball_shapes_and_cache_round_trip(real_tarball: Path, tmp_path: Path) -> None:
+    settings = DataSettings(source=str(real_tarball), cache_dir=tmp_path)
     first = load_dataset(settings)
     assert len(first.y_train) + len(first.y_val) == 25_000
     assert first.x_test.shape == (25_000, 80)

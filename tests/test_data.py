@@ -143,3 +143,37 @@ def test_real_tarball_shapes_and_cache_round_trip(real_tarball: Path, tmp_path: 
     second = load_dataset(settings)
     np.testing.assert_array_equal(first.x_train, second.x_train)
     np.testing.assert_array_equal(first.y_test, second.y_test)
+
+
+def test_limit_test_leaves_the_training_and_validation_reviews_alone(tiny_imdb: Path) -> None:
+    def load(limit_test: int | None):
+        return load_dataset(
+            DataSettings(source=str(tiny_imdb), limit_train=120, limit_test=limit_test, seed=4)
+        )
+
+    base = load(None)
+    for limit_test in (10, 60):
+        other = load(limit_test)
+        assert len(other.y_test) == limit_test
+        np.testing.assert_array_equal(other.x_val, base.x_val)
+        np.testing.assert_array_equal(other.y_val, base.y_val)
+        np.testing.assert_array_equal(other.x_train, base.x_train)
+
+
+def test_split_without_limits_is_the_one_earlier_versions_made(tiny_imdb: Path) -> None:
+    # Studies made before the subsets got their own streams must resume on the same split.
+    x_train, y_train, _, _ = encode_aclimdb(tiny_imdb, 1000, 80)
+    train_idx, val_idx = stratified_split(y_train, 0.2, np.random.default_rng(7))
+    ds = load_dataset(DataSettings(source=str(tiny_imdb), seed=7, cache_dir=None))
+    np.testing.assert_array_equal(ds.x_val, x_train[val_idx])
+    np.testing.assert_array_equal(ds.x_train, x_train[train_idx])
+
+
+@pytest.mark.parametrize("seed", [-1, -(2**40), 2**40, 2**70])
+def test_every_integer_seed_gives_a_reproducible_split(tiny_imdb: Path, seed: int) -> None:
+    settings = DataSettings(source=str(tiny_imdb), seed=seed, limit_train=100, limit_test=20)
+    a, b = load_dataset(settings), load_dataset(settings)
+    np.testing.assert_array_equal(a.x_val, b.x_val)
+    assert a.sizes() == {"train": 80, "val": 20, "test": 20}
+    other = load_dataset(DataSettings(source=str(tiny_imdb), seed=-seed, limit_train=100))
+    assert not np.array_equal(a.x_val, other.x_val)  # -s and s are different seeds

@@ -20,6 +20,7 @@ from search_spaces.lstm import suggest_params
 from study.backend import device_name
 from study.data import Dataset
 from study.model import build_model
+from study.seeds import trial_seed
 from study.train import (
     EpochRecorder,
     TrainingDiverged,
@@ -139,7 +140,7 @@ class Objective:
     def _run(self, trial: optuna.Trial) -> float:
         config = suggest_params(trial)
         # One seed per trial, derived from the study's: the same command gives the same trials.
-        seed = self._seed * 100_003 + trial.number
+        seed = trial_seed(self._seed, trial.number)
         keras.utils.set_random_seed(seed)
         model = build_model(
             config,

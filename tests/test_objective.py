@@ -29,12 +29,14 @@ def tiny_data(tiny_imdb: Path):
     return load_dataset(DataSettings(source=str(tiny_imdb), maxlen=20, cache_dir=None))
 
 
-def make_objective(data, epochs: int, pruning: bool = True):
+def make_objective(
+    data, epochs: int, pruning: bool = True, seed: int = 0, learning_rate: float = 1e-3
+):
     from study.objective import Objective
 
     return Objective(
-        data, TrainSettings(epochs=epochs), vocab_size=1000, sequence_length=20, seed=0,
-        pruning=pruning,
+        data, TrainSettings(epochs=epochs, learning_rate=learning_rate), vocab_size=1000,
+        sequence_length=20, seed=seed, pruning=pruning,
     )  # fmt: skip
 
 
@@ -77,3 +79,36 @@ def test_same_seed_gives_the_same_trial(tiny_data) -> None:
         study.optimize(make_objective(tiny_data, epochs=1), n_trials=1)
         values.append((study.trials[0].value, study.trials[0].user_attrs["test_loss"]))
     assert values[0] == values[1]
+
+
+def sampled(config) -> dict:
+    """Params to enqueue as an ordinary (prunable) trial: no baseline label."""
+    return config.as_params()
+
+
+def test_a_diverged_trial_fails_even_when_the_pruner_would_prune_it(tiny_data) -> None:
+    from study.optimize import _FailureGuard
+    from study.train import TrainingDiverged
+
+    # A learning rate of 1e38 makes the loss NaN in the first epoch; Keras still validates and
+    # calls on_epoch_end, where the pruner (which prunes everything) gets its say.
+    objective = make_objective(tiny_data, epochs=2, learning_rate=1e38)
+    study = optuna.create_study(direction="maximize", pruner=AlwaysPrune())
+    study.enqueue_trial(sampled(BASELINE_GRID[0].config))
+    guard = _FailureGuard(limit=1)
+    study.optimize(objective, n_trials=1, catch=(TrainingDiverged,), callbacks=[guard])
+    trial = study.trials[0]
+    assert trial.state == TrialState.FAIL
+    assert "NaN" in trial.user_attrs["fail_reason"]
+    assert guard.tripped  # it counts toward --max-failures
+
+
+@pytest.mark.parametrize("seed", [-7, 2**40])
+def test_every_integer_study_seed_trains(tiny_data, seed: int) -> None:
+    study = optuna.create_study(direction="maximize")
+    enqueue_baseline(study)
+    study.optimize(make_objective(tiny_data, epochs=1, seed=seed), n_trials=2)
+    done = study.get_trials(states=(TrialState.COMPLETE,))
+    seeds = [t.user_attrs["seed"] for t in done]
+    assert len(done) == 2
+    assert all(0 <= s < 2**31 for s in seeds) and seeds[0] != seeds[1]

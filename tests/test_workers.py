@@ -7,6 +7,7 @@ PostgreSQL server started by the fixture), on tiny data.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -170,3 +171,94 @@ def test_diverging_trials_fail_with_reason_and_stop_after_the_limit(
     for trial in trials:
         assert "NaN" in trial.user_attrs["fail_reason"]
         assert "n_params" in trial.user_attrs
+
+
+def dead_local_owner() -> str:
+    """The owner id of a process of this host that has exited."""
+    from study.workers import owner_id
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        owner = owner_id(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+    return owner
+
+
+def running_trial(study: optuna.Study, owner: str) -> int:
+    from study.workers import OWNER_ATTR
+
+    trial = study.ask({"units": optuna.distributions.IntDistribution(8, 256, log=True)})
+    trial.set_user_attr(OWNER_ATTR, owner)
+    return trial.number
+
+
+def test_two_processes_recovering_the_same_dead_trial_retry_it_once(tmp_path: Path) -> None:
+    from study.workers import recover_dead_trials
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    first = optuna.create_study(storage=url, study_name="s", direction="maximize")
+    number = running_trial(first, dead_local_owner())
+    second = optuna.load_study(storage=url, study_name="s")
+    # The second process listed the RUNNING trials just before the first one recovered it.
+    seen = second.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    assert recover_dead_trials(first) == [number]
+    second.get_trials = lambda *a, **k: seen  # type: ignore[method-assign]
+    assert recover_dead_trials(second) == []  # lost the race: no traceback, no second retry
+    trials = first.get_trials()
+    assert trials[number].state == TrialState.FAIL
+    assert [t.state for t in trials if t.number != number] == [TrialState.WAITING]
+
+
+def in_other_pid_namespace(code: str) -> subprocess.Popen[str]:
+    """Runs Python in a new PID namespace with its own /proc, as a container's process runs."""
+    unshare = shutil.which("unshare")
+    probe = subprocess.run(
+        [unshare or "unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True
+    ) if unshare else None  # fmt: skip
+    if probe is None or probe.returncode != 0:
+        reason = "unshare cannot create a PID namespace here (needs root / CAP_SYS_ADMIN)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [unshare, "--pid", "--fork", "--mount-proc", sys.executable, "-c", code],
+        env=env, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def test_a_live_trial_in_another_pid_namespace_with_our_host_name_is_left_alone(
+    tmp_path: Path,
+) -> None:
+    from study.workers import recover_dead_trials
+
+    # A container sharing this host's name (or run with --net=host) has its own PID numbers.
+    proc = in_other_pid_namespace(
+        "import sys, time\nfrom study.workers import owner_id\n"
+        "print(owner_id(), flush=True)\ntime.sleep(120)"
+    )
+    try:
+        assert proc.stdout is not None
+        owner = proc.stdout.readline().strip()
+        assert owner, "the process in the other namespace printed no owner id"
+        study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'ns.db'}", study_name="s")
+        number = running_trial(study, owner)
+        assert proc.poll() is None  # its owner is alive
+        assert recover_dead_trials(study) == []
+        assert study.trials[number].state == TrialState.RUNNING
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_owner_on_another_machine_with_our_host_name_is_not_judged_here() -> None:
+    from study.workers import owner_alive, owner_id
+
+    mine = owner_id()
+    assert owner_alive(mine) is True
+    host, boot, namespace, pid, start = mine.split(":")
+    assert owner_alive(":".join([host, "another-boot-id", namespace, pid, start])) is None
+    assert owner_alive(":".join([host, boot, "4026531999", "999999", start])) is None
+    assert owner_alive(":".join([host, boot, namespace, "999999", start])) is False

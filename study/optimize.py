@@ -43,6 +43,7 @@ from study.workers import (
     deferred_interrupts,
     exit_code,
     fail_own_running_trials,
+    fail_stale_trials,
     install_signal_handlers,
     recover_dead_trials,
 )
@@ -300,6 +301,12 @@ def _optimize(
     recovered = recover_dead_trials(study)
     if recovered:
         print(f"re-queued trial(s) {recovered}: their worker died", file=sys.stderr)
+    stale = fail_stale_trials(study)
+    if stale:
+        print(
+            f"re-queued trial(s) {stale}: no heartbeat for {args.heartbeat_grace} s",
+            file=sys.stderr,
+        )
     finished = _count(study, FINISHED)
     print(
         f"{'created' if created else 'resuming'} study {args.study_name!r} in {args.storage}: "
@@ -352,6 +359,10 @@ def run_worker(
         seed=args.seed,
         pruning=args.pruner != "none",
     )
+    # A trial counts as running only while its worker lives: fail (and re-queue) the trials whose
+    # heartbeat stopped first, or a worker that died on another host would hold the study one
+    # trial short of its target for good.
+    fail_stale_trials(study)
     if _count(study, TARGET_STATES) >= args.trials:
         return 0  # the other workers' running trials complete the target
     run_trial: Callable[[optuna.Trial], Any] = objective
@@ -362,7 +373,7 @@ def run_worker(
 
         run_trial = WithHistoryArtifacts(run_trial, args.artifact_dir)
     guard = _FailureGuard(args.max_failures)
-    callbacks: list[Any] = [MaxTrialsCallback(args.trials, states=TARGET_STATES), guard]
+    callbacks: list[Any] = [_TargetCallback(args.trials), guard]
     progress = _Progress(args.trials, _count(study, FINISHED)) if show_progress else None
     if progress is not None:
         callbacks.append(progress)
@@ -456,6 +467,21 @@ def visible_gpus() -> list[str]:
         return []
     result = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=False)
     return [str(i) for i, line in enumerate(result.stdout.splitlines()) if line.startswith("GPU")]
+
+
+class _TargetCallback:
+    """Stops the worker once finished plus running trials reach the target.
+
+    Optuna's ``MaxTrialsCallback`` over ``TARGET_STATES``, after failing the trials whose
+    heartbeat stopped, so that a dead worker's trial is not counted as running.
+    """
+
+    def __init__(self, target: int) -> None:
+        self._max_trials = MaxTrialsCallback(target, states=TARGET_STATES)
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        fail_stale_trials(study)
+        self._max_trials(study, trial)
 
 
 class _FailureGuard:

@@ -28,7 +28,7 @@ from types import FrameType
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 OWNER_ATTR = "worker"
@@ -167,6 +167,36 @@ def recover_dead_trials(study: optuna.Study, *, max_retry: int = 3) -> list[int]
         _requeue(study, storage.get_trial(trial._trial_id), max_retry)
         recovered.append(trial.number)
     return recovered
+
+
+def fail_stale_trials(study: optuna.Study) -> list[int]:
+    """Fails the RUNNING trials whose heartbeat stopped, wherever their worker ran.
+
+    Optuna's own ``optuna.storages.fail_stale_trials``: with an RDB storage opened with a
+    heartbeat (``storage.open_storage``), a trial silent for the grace period is failed and its
+    retry callback re-queues it. Optuna does this only when a trial starts; a worker calls it
+    before counting running trials toward ``--trials`` as well, so a dead worker's trial on
+    another host does not count as running forever. A storage without a heartbeat (journal, a
+    report's read-only storage) is left alone.
+
+    Returns:
+        The numbers of the trials that were failed.
+    """
+    storage = study._storage
+    if not isinstance(storage, RDBStorage) or storage.get_heartbeat_interval() is None:
+        return []
+    running = {t._trial_id: t.number for t in study.get_trials(states=(TrialState.RUNNING,))}
+    if not running:
+        return []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    still_running = {t._trial_id for t in study.get_trials(states=(TrialState.RUNNING,))}
+    return sorted(
+        number
+        for trial_id, number in running.items()
+        if trial_id not in still_running and storage.get_trial(trial_id).state == TrialState.FAIL
+    )
 
 
 def fail_own_running_trials(study: optuna.Study, reason: str) -> None:

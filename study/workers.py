@@ -28,7 +28,7 @@ from types import FrameType
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 OWNER_ATTR = "worker"
@@ -183,8 +183,6 @@ def fail_stale_trials(study: optuna.Study) -> list[int]:
         The numbers of the trials that were failed.
     """
     storage = study._storage
-    if not isinstance(storage, RDBStorage) or storage.get_heartbeat_interval() is None:
-        return []
     running = {t._trial_id: t.number for t in study.get_trials(states=(TrialState.RUNNING,))}
     if not running:
         return []

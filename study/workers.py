@@ -183,13 +183,18 @@ def fail_stale_trials(study: optuna.Study) -> list[int]:
         The numbers of the trials that were failed.
     """
     storage = study._storage
-    running = {t._trial_id: t.number for t in study.get_trials(states=(TrialState.RUNNING,))}
+    running = {
+        t._trial_id: t.number
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    }
     if not running:
         return []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
-    still_running = {t._trial_id for t in study.get_trials(states=(TrialState.RUNNING,))}
+    still_running = {
+        t._trial_id for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    }
     return sorted(
         number
         for trial_id, number in running.items()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+from collections.abc import Mapping
 from typing import Any
 
 import keras
@@ -83,7 +84,11 @@ class InterruptCheck(keras.callbacks.Callback):
 
 
 class Objective:
-    """Trains one model per trial on data loaded once for the whole study."""
+    """Trains one model per trial on data loaded once for the whole study.
+
+    ``record`` holds user attributes every trial of this process records as they are (the
+    CLI's ``sampler_seed``); ``seed`` is the study's seed, from which each trial's is derived.
+    """
 
     def __init__(
         self,
@@ -94,8 +99,10 @@ class Objective:
         sequence_length: int,
         seed: int,
         pruning: bool,
+        record: Mapping[str, Any] | None = None,
     ) -> None:
         self._data = data
+        self._record = dict(record or {})
         # Equal evaluation batches: one compiled evaluation step per trial, not three.
         self._settings = dataclasses.replace(
             settings,
@@ -117,6 +124,7 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         trial.set_user_attr(OWNER_ATTR, self._owner)  # first: lets a rerun tell if we died
+        _set_attrs(trial, **self._record)
         try:
             return self._run(trial)
         except optuna.TrialPruned:

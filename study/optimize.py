@@ -36,7 +36,14 @@ from storage import (
 from study.backend import select_backend
 from study.data import DataError, Dataset, DataSettings, default_cache_dir, load_dataset
 from study.objectives import DIRECTIONS, AccuracyAndParams, is_multi
-from study.setup import PRUNERS, StudySetupError, make_pruner, make_sampler, open_study
+from study.setup import (
+    PRUNERS,
+    StudySetupError,
+    make_pruner,
+    make_sampler,
+    open_study,
+    sampler_seed,
+)
 from study.workers import (
     Terminated,
     check_interrupt,
@@ -274,7 +281,7 @@ def _run(args: argparse.Namespace, argv: list[str], backend: str) -> int:
         study, created = open_study(
             storage,
             args.study_name,
-            sampler=make_sampler(args.seed),
+            sampler=make_sampler(_sampler_seed(args)),
             pruner=make_pruner(args.pruner, args.epochs),
             baseline=not args.no_baseline,
             config=resolved_config(args, backend, data),
@@ -358,6 +365,7 @@ def run_worker(
         sequence_length=args.maxlen,
         seed=args.seed,
         pruning=args.pruner != "none",
+        record={"sampler_seed": _sampler_seed(args)},
     )
     # A trial counts as running only while its worker lives: fail (and re-queue) the trials whose
     # heartbeat stopped first, or a worker that died on another host would hold the study one
@@ -401,14 +409,15 @@ def run_workers(args: argparse.Namespace, argv: list[str], study: optuna.Study) 
     """Runs ``--workers`` processes against the study's storage and shows their progress.
 
     Each worker loads the (cached) data, opens the storage and runs trials with its own sampler
-    seed, so they propose different configurations. The parent only watches the storage.
+    seed (``study.setup.sampler_seed``), so they propose different configurations. The parent
+    only watches the storage.
     """
     ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no Keras state is shared
     gpus = visible_gpus()
     workers = [
         ctx.Process(
             target=_worker_entry,
-            args=(argv, index, gpus[index % len(gpus)] if gpus else None),
+            args=(argv, gpus[index % len(gpus)] if gpus else None),
             name=f"worker-{index}",
         )
         for index in range(args.workers)
@@ -438,7 +447,7 @@ def run_workers(args: argparse.Namespace, argv: list[str], study: optuna.Study) 
     return max(codes, key=abs)
 
 
-def _worker_entry(argv: list[str], index: int, gpu: str | None) -> None:
+def _worker_entry(argv: list[str], gpu: str | None) -> None:
     """A worker process: the same command, seeded apart, on its own GPU when there are several."""
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
@@ -449,13 +458,19 @@ def _worker_entry(argv: list[str], index: int, gpu: str | None) -> None:
         study = optuna.load_study(
             study_name=args.study_name,
             storage=open_storage(args.storage, grace_period=args.heartbeat_grace),
-            sampler=make_sampler(args.seed + index),
+            sampler=make_sampler(_sampler_seed(args)),
             pruner=make_pruner(args.pruner, args.epochs),
         )
         code = run_worker(args, study, data, show_progress=False)
     except KeyboardInterrupt as exc:
         code = exit_code(exc)
     sys.exit(code)
+
+
+def _sampler_seed(args: argparse.Namespace) -> int:
+    """This process's TPE seed: apart from every other process's whenever they can coexist."""
+    concurrent = args.workers > 1 or kind_of(args.storage) != "sqlite"
+    return sampler_seed(args.seed, concurrent=concurrent)
 
 
 def visible_gpus() -> list[str]:

@@ -16,6 +16,8 @@ from optuna.study import StudyDirection
 
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.lstm import DISTRIBUTIONS
+from study.seeds import derive_seed
+from study.workers import owner_id
 
 PRUNERS = ("median", "hyperband", "none")
 #: Packages whose versions are recorded with the study.
@@ -27,8 +29,34 @@ class StudySetupError(ValueError):
 
 
 def make_sampler(seed: int) -> optuna.samplers.BaseSampler:
-    """TPE, seeded, so the same command on the same machine proposes the same trials."""
-    return optuna.samplers.TPESampler(seed=seed)
+    """TPE with the given seed (``sampler_seed``), and the constant liar on.
+
+    With ``constant_liar`` TPE counts every RUNNING trial as a poor result while it proposes, so
+    workers running at once do not all propose around the same promising point; with one
+    process the only running trial is the one being proposed, and nothing changes.
+    """
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+
+
+def sampler_seed(seed: int, *, concurrent: bool) -> int:
+    """The TPE seed of this process, derived from ``--seed`` (any integer).
+
+    Args:
+        seed: The study's ``--seed``.
+        concurrent: Whether other processes may run trials of the study at the same time
+            (``--workers N``, a journal file, PostgreSQL). Then the seed also depends on this
+            process's identity (host, boot id, PID namespace, pid and start time:
+            ``study.workers.owner_id``), so that the same command on every host, or a second
+            command beside the first, does not propose the same configurations. Alone (SQLite,
+            one worker), the same command proposes the same trials.
+
+    Returns:
+        A seed in ``[0, 2**31)``; every trial records the seed of the sampler that proposed it
+        (``sampler_seed``).
+    """
+    if not concurrent:
+        return derive_seed("sampler", seed)
+    return derive_seed("sampler", seed, owner_id())
 
 
 def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:

@@ -105,6 +105,21 @@ def test_four_workers_reach_the_target_exactly_once_each(
     assert len(set(sampled)) == len(sampled)
 
 
+def test_the_same_command_on_two_hosts_proposes_different_configurations(
+    tiny_imdb: Path, tmp_path: Path
+) -> None:
+    # Two processes sharing one study (here one after the other, as a second host would join):
+    # seeded alike they drew the same configurations from TPE's random start-up phase.
+    storage = f"journal:{tmp_path / 'study.log'}"
+    for trials in ("1", "2"):
+        cmd = optimize_cmd(tiny_imdb, storage, "--trials", trials, "--epochs", "1", "--no-baseline")
+        result = run(cmd, tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+    first, second = load(storage).trials
+    assert first.params != second.params
+    assert first.user_attrs["sampler_seed"] != second.user_attrs["sampler_seed"]
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_killed_worker_is_failed_and_retried_on_rerun(
     kind: str, tiny_imdb: Path, tmp_path: Path, request: pytest.FixtureRequest

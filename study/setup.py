@@ -6,6 +6,7 @@ No Keras here: this runs before any model is built, and its checks must fail fas
 from __future__ import annotations
 
 import importlib.metadata
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,6 +21,44 @@ from study.seeds import derive_seed
 from study.workers import owner_id
 
 PRUNERS = ("median", "hyperband", "none")
+#: The settings that change what a trial measures, as ``study.optimize`` names them (argparse
+#: destinations). A stored study resumes only with the values its ``config`` user attribute
+#: recorded for these: trials trained on other data or another way would be mixed into one
+#: sampler and pruner history. ``data_fingerprint`` stands for ``--data``: the data's content
+#: is compared, not the path it was given at. A new flag that changes results is one more name
+#: here (a flag that does not goes into ``FREE_SETTINGS``; tests/test_resume.py checks that
+#: every flag is in one of the two).
+RESULT_SETTINGS: tuple[str, ...] = (
+    "data_fingerprint",
+    "max_features",
+    "maxlen",
+    "val_split",
+    "limit_train",
+    "limit_test",
+    "seed",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+)
+#: Flags that may differ between runs of one study: which study, how many trials, where and how
+#: it runs, not what a trial measures. ``pruner`` decides which trials stop early, not what an
+#: epoch measures; ``objectives`` is checked through the stored directions; ``backend`` is the
+#: same training on another numeric library (every trial records its own).
+FREE_SETTINGS: tuple[str, ...] = (
+    "trials",
+    "storage",
+    "study_name",
+    "pruner",
+    "objectives",
+    "no_baseline",
+    "artifact_dir",
+    "data",
+    "cache_dir",
+    "backend",
+    "workers",
+    "heartbeat_grace",
+    "max_failures",
+)
 #: Packages whose versions are recorded with the study.
 RECORDED_PACKAGES = ("optuna", "optuna-integration", "keras", "tensorflow", "jax", "numpy")
 
@@ -93,7 +132,8 @@ def open_study(
         The study and whether this call created it.
 
     Raises:
-        StudySetupError: The existing study optimizes something else or has conflicting params.
+        StudySetupError: The existing study optimizes something else, has conflicting params, or
+            recorded other values of ``RESULT_SETTINGS``.
     """
     try:
         study = optuna.create_study(
@@ -107,6 +147,7 @@ def open_study(
     except DuplicatedStudyError:
         study = optuna.load_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner)
         check_compatible(study, directions)
+        check_settings(study, config)
         return study, False
     for key, value in {
         "config": dict(config),
@@ -152,6 +193,72 @@ def check_compatible(study: optuna.Study, directions: Sequence[str] = ("maximize
                     f"searches {ours}: pick another --study-name"
                 )
         return  # one trial shows the stored space: all trials of a study share it
+
+
+def check_settings(study: optuna.Study, config: Mapping[str, Any]) -> None:
+    """Refuses to resume a study with other values of the settings that change results.
+
+    Args:
+        study: The stored study; its ``config`` user attribute holds the settings it was
+            created with.
+        config: This run's resolved configuration (``study.optimize.resolved_config``).
+
+    Raises:
+        StudySetupError: One line naming every setting of ``RESULT_SETTINGS`` whose value
+            differs, with both values. A setting the study did not record (a study made by an
+            older version, or by hand) is unknown and never refused.
+    """
+    recorded = study.user_attrs.get("config")
+    if not isinstance(recorded, Mapping):
+        return
+    differing = []
+    for name in RESULT_SETTINGS:
+        if name not in recorded or name not in config:
+            continue
+        stored, now = recorded[name], config[name]
+        if name == "data_fingerprint":
+            if _data_identity(stored) != _data_identity(now):
+                differing.append(
+                    f"--data: other reviews (the study's {_short(stored)}, this data's "
+                    f"{_short(now)}; data is compared by content, so the same file at another "
+                    "path resumes)"
+                )
+        elif not _same(stored, now):
+            flag = f"--{name.replace('_', '-')}"
+            differing.append(f"{flag} {_shown(stored)} (stored) vs {_shown(now)} (now)")
+    if differing:
+        raise StudySetupError(
+            f"study {study.study_name!r} was run with other settings: {'; '.join(differing)}. "
+            "Rerun with the stored values, or pick another --study-name"
+        )
+
+
+def _same(stored: Any, now: Any) -> bool:
+    numbers = (int, float)
+    if isinstance(stored, numbers) and isinstance(now, numbers):
+        if isinstance(stored, bool) or isinstance(now, bool):
+            return stored is now
+        # Stored values went through JSON: 1e-3 and 0.001 are one learning rate.
+        return math.isclose(stored, now, rel_tol=1e-9, abs_tol=0.0)
+    return bool(stored == now)
+
+
+def _shown(value: Any) -> str:
+    return "unset" if value is None else str(value)
+
+
+def _data_identity(fingerprint: Any) -> Any:
+    # Keras' IMDB download is one fixed file whatever Keras' version (which the fingerprint
+    # names): an upgraded Keras reads the same reviews.
+    if isinstance(fingerprint, str) and fingerprint.startswith("keras.datasets.imdb"):
+        return "keras.datasets.imdb"
+    return fingerprint
+
+
+def _short(fingerprint: Any) -> str:
+    text = str(fingerprint)
+    kind, sep, digest = text.partition(":")
+    return f"{kind}:{digest[:12]}..." if sep and len(digest) > 12 else text
 
 
 def package_versions() -> dict[str, str]:

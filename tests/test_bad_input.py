@@ -13,6 +13,8 @@ import optuna
 import pytest
 from optuna.distributions import IntDistribution
 
+from search_spaces.lstm import DISTRIBUTIONS
+from study.data import fingerprint_source
 from tests.conftest import ROOT
 from tests.postgres import _free_port
 
@@ -37,6 +39,36 @@ def other_direction(tmp: Path, data: Path) -> list[str]:
 def other_space(tmp: Path, data: Path) -> list[str]:
     db = optuna_db(tmp / "study.db")  # units searched over 1..4, ours is 8..256 (log)
     return ["--data", str(data), "--storage", f"sqlite:///{db}"]
+
+
+def recorded_study(tmp: Path, config: dict) -> str:
+    """A study of ours that recorded its settings and holds one finished trial."""
+    url = f"sqlite:///{tmp / 'study.db'}"
+    study = optuna.create_study(storage=url, study_name="rnn-design", direction="maximize")
+    study.set_user_attr("config", config)
+    params = {
+        "units": 8,
+        "embedding_dim": 8,
+        "layers": 1,
+        "dropout": 0.0,
+        "recurrent_dropout": 0.0,
+    }
+    study.add_trial(
+        optuna.trial.create_trial(params=params, distributions=DISTRIBUTIONS, value=0.7)
+    )
+    return url
+
+
+def other_settings(tmp: Path, data: Path) -> list[str]:
+    url = recorded_study(
+        tmp, {"data_fingerprint": fingerprint_source(data), "seed": 0, "epochs": 5}
+    )
+    return ["--data", str(data), "--storage", url, "--trials", "1", "--seed", "3", "--epochs", "1"]
+
+
+def other_data(tmp: Path, data: Path) -> list[str]:
+    url = recorded_study(tmp, {"data_fingerprint": "sha256:" + "0" * 64, "seed": 0})
+    return ["--data", str(data), "--storage", url, "--trials", "1"]
 
 
 def text_file(tmp: Path, data: Path) -> list[str]:
@@ -78,6 +110,12 @@ CASES: list[tuple[str, Setup, str]] = [
     ("not-optuna", foreign_sqlite, "is an SQLite database but not an Optuna storage"),
     ("direction", other_direction, "exists with direction(s) [minimize], not [maximize]"),
     ("search-space", other_space, "searched units over IntDistribution"),
+    (
+        "other-settings",
+        other_settings,
+        "was run with other settings: --seed 0 (stored) vs 3 (now); --epochs 5 (stored) vs 1",
+    ),
+    ("other-data", other_data, "--data: other reviews (the study's sha256:000000000000"),
     ("missing-data", lambda t, d: ["--data", str(t / "nope")], "no such file or folder"),
     ("wrong-layout", wrong_layout, "no train/pos or train/neg reviews found"),
     (

@@ -30,6 +30,7 @@ from storage import (
     StorageError,
     kind_of,
     open_storage,
+    redacted,
     release,
     tune_for_writing,
 )
@@ -247,9 +248,18 @@ def data_settings(args: argparse.Namespace) -> DataSettings:
 
 
 def resolved_config(args: argparse.Namespace, backend: str, data: Dataset) -> dict[str, Any]:
-    """The whole configuration of this run, as recorded in the study's user attributes."""
+    """The whole configuration of this run, as recorded in the study's user attributes.
+
+    The storage URL is recorded without its password: anyone who can read the study could
+    read it there.
+    """
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    config.update(backend=backend, data_fingerprint=data.fingerprint, data_sizes=data.sizes())
+    config.update(
+        storage=redacted(args.storage),
+        backend=backend,
+        data_fingerprint=data.fingerprint,
+        data_sizes=data.sizes(),
+    )
     return config
 
 
@@ -316,7 +326,8 @@ def _optimize(
         )
     finished = _count(study, FINISHED)
     print(
-        f"{'created' if created else 'resuming'} study {args.study_name!r} in {args.storage}: "
+        f"{'created' if created else 'resuming'} study {args.study_name!r} in "
+        f"{redacted(args.storage)}: "
         f"{finished}/{args.trials} trials finished; data {data.sizes()}; backend {backend}",
         file=sys.stderr,
     )

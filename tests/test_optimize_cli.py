@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -108,3 +110,29 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, flags: list[str], mess
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+@pytest.mark.parametrize(
+    ("url", "stored"),
+    [
+        ("postgresql://study:s3cret@db.example/rnn", "postgresql://study:***@db.example/rnn"),
+        (
+            "postgresql+psycopg://study@db.example:5433/rnn?password=s3cret&sslmode=require",
+            "postgresql+psycopg://study@db.example:5433/rnn?password=***&sslmode=require",
+        ),
+        ("journal:/tmp/s3cret-study.log", "journal:/tmp/s3cret-study.log"),  # no password there
+    ],
+)
+def test_the_recorded_configuration_holds_no_database_password(
+    url: str, stored: str, tiny_imdb: Path
+) -> None:
+    from study.data import Dataset
+    from study.optimize import parse_args, resolved_config
+
+    args = parse_args(["--storage", url, "--data", str(tiny_imdb)])
+    empty = np.zeros((0, 1))
+    data = Dataset(empty, empty, empty, empty, empty, empty, fingerprint="tree:x")
+    config = resolved_config(args, "jax", data)
+    assert config["storage"] == stored
+    if "journal" not in url:
+        assert "s3cret" not in json.dumps(config)

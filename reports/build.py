@@ -64,7 +64,12 @@ def findings_markdown(study: optuna.Study, data: ReportData) -> str:
     """The axis findings as a short Markdown note (for the dashboard)."""
     lines = [f"## Findings for {study.study_name}", ""]
     for section in data.sections:
-        lines += [f"### {section.axis.title}", *(f"- {s}" for s in section.findings), ""]
+        lines += [
+            f"### {section.axis.title}",
+            *(f"- {s}" for s in section.findings),
+            f"- {section.basis}",
+            "",
+        ]
     lines.append("(written by `python -m reports`; rebuilt on every report)")
     return "\n".join(lines)
 
@@ -107,7 +112,9 @@ def document(study: optuna.Study, data: ReportData) -> render.Report:
             doc.paragraph(
                 f"Seed-to-seed spread of one run's validation accuracy: "
                 f"{100 * data.spread.std:.2f} pp (pooled std over {data.spread.configs} "
-                f"configurations, typically {data.spread.repeats} repeats each)."
+                f"configurations, typically {data.spread.repeats} repeats each). Each axis "
+                "section tests its settings against it with one one-way ANOVA F-test across "
+                "all of them (5% level), not best against worst."
             )
         doc.table(_repeats_view(data.repeats))
     else:
@@ -118,6 +125,7 @@ def document(study: optuna.Study, data: ReportData) -> render.Report:
         )
     for section in data.sections:
         doc.heading(f"Axis: {section.axis.title}")
+        doc.paragraph(section.basis)
         doc.bullets(section.findings)
         doc.subheading("The notebook's configurations along this axis")
         doc.table(section.controlled)

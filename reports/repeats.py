@@ -23,15 +23,14 @@ class Spread(NamedTuple):
         std: Pooled standard deviation of one run's validation accuracy (a fraction).
         repeats: Typical number of repeats per configuration (the median).
         configs: Configurations with at least two repeats, which the pool is made of.
+        dof: Degrees of freedom of the pooled variance: the repeats minus one per
+            configuration, summed.
     """
 
     std: float
     repeats: int
     configs: int
-
-    def threshold(self, n_a: int, n_b: int) -> float:
-        """Two standard errors of the difference between a mean of n_a and one of n_b runs."""
-        return 2.0 * self.std * math.sqrt(1.0 / max(n_a, 1) + 1.0 / max(n_b, 1))
+    dof: int
 
 
 def summary(confirm_frame: pd.DataFrame) -> pd.DataFrame:
@@ -75,4 +74,5 @@ def pooled_spread(table: pd.DataFrame) -> Spread | None:
         std=math.sqrt(variance),
         repeats=int(np.median(usable["repeats"])),
         configs=len(usable),
+        dof=int(dof.sum()),
     )

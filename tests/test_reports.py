@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import optuna
+import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
 from reports import analysis, repeats
 from reports.build import compute, findings_markdown
-from reports.findings import AXES, controlled_table
+from reports.findings import AXES, axis_sections, controlled_table
 from reports.tables import COLUMNS, baseline_table, config_key, study_frame
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.config import ModelConfig
@@ -123,7 +125,7 @@ def test_repeats_summary_gives_mean_and_std_per_configuration() -> None:
     assert table.loc[1, "val_std"] == pytest.approx(0.01)
     spread = repeats.pooled_spread(table)
     assert spread is not None and spread.std == pytest.approx(0.01)
-    assert spread.threshold(3, 3) == pytest.approx(2 * 0.01 * math.sqrt(2 / 3))
+    assert spread.dof == 4 and spread.configs == 2
 
 
 @pytest.mark.parametrize(("gap", "verdict"), [(0.004, "within"), (0.05, "beyond")])
@@ -141,7 +143,8 @@ def test_axis_findings_compare_the_difference_with_the_spread(gap: float, verdic
     text = units.findings[0]
     assert text.startswith("units 128 vs 8"), text
     assert f"{100 * gap:.1f} pp apart (means of 3 and 3 repeats)" in text
-    assert f"{verdict} the ±" in text
+    assert f"{verdict} seed noise" in text
+    assert "one-way ANOVA across the 2 settings" in text
     assert "single runs" not in text
     table = baseline_table(frame, summary)
     assert table.loc[0, "repeats"] == 3 and table.loc[0, "val_mean"] == pytest.approx(0.80)
@@ -212,3 +215,70 @@ def test_whole_study_finding_gives_the_rank_correlation() -> None:
     assert "rank correlation of units with validation accuracy is +1.00" in units.findings[-1]
     assert "best trial (#3, 75.00%) used units = 64" in units.findings[-1]
     assert units.study["trials"].tolist() == [1, 1, 1, 1]
+
+
+UNITS_AXIS = [
+    e for e in BASELINE_GRID if e.config in {ModelConfig(u, 8) for u in (8, 16, 32, 64, 128)}
+]
+
+
+def repeats_frame(values: dict[ModelConfig, list[float]]) -> pd.DataFrame:
+    """A confirmation study's trials_frame: one COMPLETE row per repeat."""
+    labels = {e.config: e.label for e in BASELINE_GRID}
+    rows = []
+    for config, runs in values.items():
+        for run in runs:
+            rows.append({"number": len(rows), "state": "COMPLETE", "source": labels[config],
+                         **config.as_params(), "val_accuracy": run, "test_accuracy": run,
+                         "n_params": n_params(config), "train_seconds": 1.0})  # fmt: skip
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def test_axis_findings_flag_pure_noise_about_as_often_as_their_level_says() -> None:
+    # Five settings of equal accuracy, three seeded repeats each: any verdict of a difference is
+    # a false alarm. A test at the 5% level for five settings must not raise one in 20-27% of
+    # studies, as comparing best and worst against a two-setting threshold did.
+    study = new_study()
+    add_baselines(study)
+    frame = study_frame(study)
+    rng = np.random.default_rng(0)
+    draws, alarms = 120, 0
+    for _ in range(draws):
+        noise = {e.config: list(0.8 + rng.normal(0, 0.01, size=3)) for e in UNITS_AXIS}
+        summary = repeats.summary(repeats_frame(noise))
+        units = axis_sections(frame, summary, repeats.pooled_spread(summary))[0]
+        assert units.axis.param == "units"
+        alarms += "beyond" in units.findings[0]
+    # 5% expected; 12% lies more than three binomial standard deviations above it.
+    assert alarms / draws < 0.12, f"{alarms} false alarms in {draws} noise-only studies"
+
+
+def test_axis_findings_see_one_clearly_better_setting_among_five() -> None:
+    study = new_study()
+    add_baselines(study)
+    rng = np.random.default_rng(1)
+    runs = {e.config: list(0.8 + rng.normal(0, 0.01, size=3)) for e in UNITS_AXIS}
+    runs[ModelConfig(32, 8)] = [v + 0.05 for v in runs[ModelConfig(32, 8)]]
+    summary = repeats.summary(repeats_frame(runs))
+    text = axis_sections(study_frame(study), summary, repeats.pooled_spread(summary))[0].findings[
+        0
+    ]
+    assert text.startswith("units 32 vs"), text
+    assert "beyond seed noise" in text and "one-way ANOVA across the 5 settings" in text
+
+
+def test_every_axis_section_says_what_it_rests_on_and_that_pruned_trials_are_left_out() -> None:
+    study = new_study()
+    add_baselines(study)
+    add(study, ModelConfig(100, 50, 2, 0.3, 0.1), 0.9)
+    add(study, ModelConfig(20, 10), 0.95, state=TrialState.PRUNED)
+    add(study, ModelConfig(30, 10), 0.97, state=TrialState.PRUNED)
+    add(study, ModelConfig(40, 10), None, state=TrialState.FAIL)
+    data = compute(study)
+    expected_notebook = {"units": 5, "embedding_dim": 4, "dropout": 3, "layers": 4}
+    for section in data.sections:
+        text = section.basis
+        assert "rests on 15 complete trials" in text, text
+        assert f"{expected_notebook[section.axis.param]} of them the notebook's" in text, text
+        assert "2 pruned trials are left out" in text and "1 failed" in text, text
+    assert data.sections[0].basis in findings_markdown(study, data)

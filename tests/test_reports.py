@@ -8,12 +8,13 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
 from optuna.trial import TrialState
 
 from reports import analysis, repeats
 from reports.build import compute, findings_markdown
 from reports.findings import AXES, axis_sections, controlled_table
-from reports.tables import COLUMNS, baseline_table, config_key, study_frame
+from reports.tables import COLUMNS, PARAMS, baseline_table, config_key, study_frame
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.config import ModelConfig
 from tests.report_studies import add, add_baselines, n_params
@@ -39,6 +40,20 @@ def test_trials_frame_has_one_row_per_trial_in_every_state() -> None:
     assert frame.loc[0, "n_params"] == 8553  # the helper counts like Keras (notebook: 8,553)
 
 
+def test_a_complete_trials_accuracy_is_its_value_not_a_user_attribute() -> None:
+    study = new_study()
+    # A retried trial starts with the user attributes of the run that died (Optuna's retry
+    # callback copies them); the value Optuna stored for the trial is what it measured.
+    add(study, ModelConfig(8, 8), 0.8, extra={"val_accuracy": 0.55})
+    add(study, ModelConfig(8, 16), 0.6, state=TrialState.PRUNED)  # a pruned one has no value
+    frame = study_frame(study)
+    assert frame.loc[0, "val_accuracy"] == pytest.approx(0.8)
+    assert frame.loc[1, "val_accuracy"] == pytest.approx(0.6)
+    multi = new_study(["maximize", "minimize"])
+    add(multi, ModelConfig(8, 8), 0.7, extra={"val_accuracy": 0.55})
+    assert study_frame(multi).loc[0, "val_accuracy"] == pytest.approx(0.7)
+
+
 def test_nan_and_garbage_attributes_become_nan() -> None:
     study = new_study()
     add(study, ModelConfig(8, 8), 0.8, extra={"test_accuracy": float("nan"), "n_params": "x"})
@@ -50,14 +65,15 @@ def test_nan_and_garbage_attributes_become_nan() -> None:
 
 def test_baseline_table_sets_the_notebook_beside_the_measurement() -> None:
     study = new_study()
-    add_baselines(study)
+    add_baselines(study, params_offset=7)  # measured counts differ from the notebook's here
     add(study, ModelConfig(100, 100), 0.9)  # a sampled trial is not a baseline row
     table = baseline_table(study_frame(study))
     assert len(table) == 14
     assert list(table["heading"]) == [e.label for e in BASELINE_GRID]
     assert list(table["notebook_params"]) == [e.notebook_params for e in BASELINE_GRID]
-    assert list(table["n_params"]) == [e.notebook_params for e in BASELINE_GRID]
+    assert list(table["n_params"]) == [e.notebook_params + 7 for e in BASELINE_GRID]
     assert table.loc[0, "notebook_test_accuracy"] == pytest.approx(0.82284)
+    assert table.loc[0, "test_accuracy"] == pytest.approx(0.79)  # measured: val - 0.01
     assert math.isnan(table.loc[6, "notebook_test_accuracy"])  # none printed for embedding 16
     assert table.loc[3, "val_accuracy"] == pytest.approx(0.803)
     assert table.loc[3, "train_seconds"] == pytest.approx(4.0)
@@ -171,7 +187,12 @@ def test_importances_name_the_evaluator_and_need_trials() -> None:
         add(study, ModelConfig(units, 8 + i), 0.5 + units / 1000)
     imp = analysis.importances(study)
     assert "PED-ANOVA" in imp.evaluator
-    assert imp.values and sum(imp.values.values()) == pytest.approx(1.0)
+    # The figures are PED-ANOVA's, as the report says: Optuna's own evaluator gives the same.
+    expected = get_param_importances(
+        study, evaluator=PedAnovaImportanceEvaluator(), params=list(PARAMS)
+    )
+    assert imp.values == pytest.approx(dict(expected))
+    assert sum(imp.values.values()) == pytest.approx(1.0)
     assert max(imp.values, key=imp.values.__getitem__) == "units"
 
 

@@ -112,3 +112,31 @@ def test_every_integer_study_seed_trains(tiny_data, seed: int) -> None:
     seeds = [t.user_attrs["seed"] for t in done]
     assert len(done) == 2
     assert all(0 <= s < 2**31 for s in seeds) and seeds[0] != seeds[1]
+
+
+@pytest.mark.parametrize("name", ["median", "hyperband"])
+def test_the_study_pruners_stop_a_clearly_worse_trial(tiny_data, name: str) -> None:
+    from optuna.trial import create_trial
+
+    from search_spaces.lstm import DISTRIBUTIONS
+    from study.setup import make_pruner
+
+    epochs = 5
+    study = optuna.create_study(direction="maximize", pruner=make_pruner(name, epochs))
+    for units in range(8, 18):  # ten finished trials at 100% after every epoch
+        study.add_trial(
+            create_trial(
+                params={**sampled(BASELINE_GRID[0].config), "units": units},
+                distributions=DISTRIBUTIONS,
+                value=1.0,
+                intermediate_values={epoch: 1.0 for epoch in range(epochs)},
+                # what Optuna's successive halving records for a trial that passed its rungs
+                system_attrs={f"completed_rung_{rung}": 1.0 for rung in range(3)},
+            )
+        )
+    study.enqueue_trial(sampled(BASELINE_GRID[0].config))  # LSTM(8): far below 100% early on
+    study.optimize(make_objective(tiny_data, epochs=epochs), n_trials=1)
+    trial = study.trials[-1]
+    assert trial.state == TrialState.PRUNED
+    assert trial.user_attrs["epochs_run"] < epochs
+    assert len(trial.intermediate_values) == trial.user_attrs["epochs_run"]

@@ -454,8 +454,19 @@ def run_workers(args: argparse.Namespace, argv: list[str], study: optuna.Study) 
     finally:
         progress.show(study)
         progress.close()
-    codes = [w.exitcode or 0 for w in workers]
-    return max(codes, key=abs)
+    codes = []
+    for worker in workers:
+        code = worker.exitcode or 0
+        if code < 0:  # killed by a signal: multiprocessing reports minus its number
+            name = signal.Signals(-code).name
+            print(
+                f"error: {worker.name} was killed by {name}; its trial stays RUNNING until a "
+                "rerun of the same command (or the heartbeat) fails and re-queues it",
+                file=sys.stderr,
+            )
+            code = 128 - code  # the shell's convention; sys.exit(-9) would give 247
+        codes.append(code)
+    return max(codes)
 
 
 def _worker_entry(argv: list[str], gpu: str | None) -> None:

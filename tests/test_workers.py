@@ -78,8 +78,8 @@ def wait_for_training(storage: str, proc: subprocess.Popen[str], timeout: float 
     raise AssertionError("no trial started training in time")
 
 
-def with_one_small_trial(storage: str) -> None:
-    """Creates the study with the notebook's LSTM(8) queued as its first trial.
+def with_one_small_trial(storage: str, count: int = 1) -> None:
+    """Creates the study with the notebook's LSTM(8) (and LSTM(16), ...) queued first.
 
     A trial the test kills is retried on rerun with the same command (so the same --epochs);
     a small model keeps its 40 epochs on tiny data quick, where a sampled one may be 8 layers.
@@ -91,7 +91,8 @@ def with_one_small_trial(storage: str) -> None:
         study_name="rnn-design",
         direction="maximize",
     )
-    study.enqueue_trial(BASELINE_GRID[0].config.as_params())
+    for entry in BASELINE_GRID[:count]:
+        study.enqueue_trial(entry.config.as_params())
 
 
 def storage_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
@@ -198,6 +199,23 @@ def test_worker_killed_on_another_host_is_recovered_through_the_heartbeat(
     assert retries[0].state in FINISHED
     assert len([t for t in trials if t.state in FINISHED]) == 1
     assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+
+def test_a_worker_killed_outright_makes_the_run_exit_with_its_signal(
+    tiny_imdb: Path, tmp_path: Path
+) -> None:
+    storage = f"journal:{tmp_path / 'study.log'}"
+    with_one_small_trial(storage, count=2)
+    cmd = optimize_cmd(tiny_imdb, storage, "--workers", "2", "--trials", "2", "--epochs", "40")
+    proc = start(cmd, tmp_path)
+    number = wait_for_training(storage, proc)
+    owner = load(storage).trials[number].user_attrs["worker"]  # ...:pid:start-time
+    os.kill(int(owner.split(":")[-2]), signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=600)
+    # The shell's convention, 128 + signal number; sys.exit(-9) would have made it 247.
+    assert proc.returncode == 128 + signal.SIGKILL, stderr[-3000:]
+    assert "was killed by SIGKILL" in stderr
+    assert "Traceback" not in stderr
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

@@ -7,6 +7,7 @@ import pytest
 
 from study import data as data_mod
 from study.data import (
+    OOV_CHAR,
     DataError,
     DataSettings,
     balanced_subset,
@@ -177,3 +178,40 @@ def test_every_integer_seed_gives_a_reproducible_split(tiny_imdb: Path, seed: in
     assert a.sizes() == {"train": 80, "val": 20, "test": 20}
     other = load_dataset(DataSettings(source=str(tiny_imdb), seed=-seed, limit_train=100))
     assert not np.array_equal(a.x_val, other.x_val)  # -s and s are different seeds
+
+
+#: ``keras.datasets.imdb.load_data(num_words=10000)`` training review 0, the most printed IMDB
+#: array there is (Chollet, Deep Learning with Python, 3.4; countless tutorials): aclImdb
+#: train/pos/576_10.txt, "this film was just brilliant,casting,location scenery,story,...".
+#: Ids are word ranks + 3; 2 marks a word outside the top 10,000.
+KERAS_TRAIN_0 = [
+    1, 14, 22, 16, 43, 530, 973, 1622, 1385, 65, 458, 4468, 66, 3941, 4, 173, 36, 256, 5, 25, 100,
+    43, 838, 112, 50, 670, 2, 9, 35, 480, 284, 5, 150, 4, 172, 112, 167, 2, 336, 385, 39, 4, 172,
+    4536, 1111, 17, 546, 38, 13, 447, 4, 192, 50, 16, 6, 147, 2025, 19, 14, 22, 4, 1920, 4613, 469,
+    4, 22, 71, 87, 12, 16, 43, 530, 38, 76, 15, 13, 1247, 4, 22, 17, 515, 17, 12, 16, 626, 18, 2,
+    5, 62, 386, 12, 8, 316, 8, 106, 5, 4, 2223, 5244, 16, 480, 66, 3785, 33, 4, 130, 12, 16, 38,
+    619, 5, 25, 124, 51, 36, 135, 48, 25, 1415, 33, 6, 22, 12, 215, 28, 77, 52, 5, 14, 407, 16, 82,
+    2, 8, 4, 107, 117, 5952, 15, 256, 4, 2, 7, 3766, 5, 723, 36, 71, 43, 530, 476, 26, 400, 317,
+    46, 7, 4, 2, 1029, 13, 104, 88, 4, 381, 15, 297, 98, 32, 2071, 56, 26, 141, 6, 194, 7486, 18,
+    4, 226, 22, 21, 134, 476, 26, 480, 5, 144, 30, 5535, 18, 51, 36, 28, 224, 92, 25, 104, 4, 226,
+    65, 16, 38, 1334, 88, 12, 16, 283, 5, 16, 4472, 113, 103, 32, 15, 16, 5345, 19, 178, 32,
+]  # fmt: skip
+
+
+def test_encoding_matches_keras_on_the_review_keras_puts_first(real_tarball: Path) -> None:
+    maxlen = 250
+    x_train, _, _, _ = encode_aclimdb(real_tarball, 1000, maxlen)
+    keras_1000 = np.array([i if i < 1000 else OOV_CHAR for i in KERAS_TRAIN_0])  # num_words=1000
+    n = len(keras_1000)
+    # Our encoding of that review is the row that agrees with it most (rows are shuffled).
+    agree = (x_train[:, maxlen - n :] == keras_1000).sum(axis=1)
+    ours = x_train[int(np.argmax(agree))]
+    assert (ours[: maxlen - n] == 0).all() and ours[maxlen - n] == 1  # same length: tokenizer
+    ours = ours[maxlen - n :]
+    # "this film was just brilliant": the most frequent words have Keras' very ranks
+    np.testing.assert_array_equal(ours[:6], [1, 14, 22, 16, 43, 530])
+    # The same 1,000-word vocabulary: the same words are out of it.
+    np.testing.assert_array_equal(ours == OOV_CHAR, keras_1000 == OOV_CHAR)
+    # Ranks near the edge of the vocabulary differ by a place or three from Keras' (e.g.
+    # "casting" 967th here, 970th in Keras' index); every other id is Keras' own.
+    assert (ours == keras_1000).mean() > 0.95

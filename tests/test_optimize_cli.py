@@ -97,7 +97,9 @@ def test_a_trial_the_cli_prunes_records_what_reports_read(tiny_imdb: Path, tmp_p
     study.enqueue_trial(small)  # no baseline label: the median pruner may stop it
     result = run_optimize(
         "--trials", "6", "--epochs", "2", "--pruner", "median", "--data", str(tiny_imdb),
-        "--maxlen", "20", "--storage", url, "--cache-dir", str(tmp_path / "cache"), cwd=tmp_path,
+        "--maxlen", "20", "--storage", url, "--cache-dir", str(tmp_path / "cache"),
+        "--seed", str(10**12),  # beyond NumPy's 32-bit seeds: every integer --seed works
+        cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     study = optuna.load_study(storage=url, study_name="rnn-design")

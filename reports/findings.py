@@ -4,9 +4,10 @@ Each axis is read two ways: the notebook's controlled comparison (its baseline c
 differ only along this axis) and the whole study (every complete trial, binned along the axis).
 The sentences say how far apart the settings are and, when a confirmation study measured the
 seed-to-seed spread, whether the settings differ beyond it: a one-way ANOVA F-test across all the
-axis's settings (not best against worst, which with five settings would cry wolf in about a
-quarter of noise-only studies), or that they rest on single runs when there is none. Every
-section says how many trials it rests on, and that pruned trials are left out.
+axis's settings (not best against worst against a two-setting threshold, which with five settings
+cried wolf in about a third of noise-only studies; tests/test_reports.py), or that they rest on
+single runs when there is none. Every section says how many trials it rests on, and that pruned
+trials are left out.
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 
 Each pruner runs the product's CLI (``python -m study.optimize``) in its own process on the same
 data subset, seed and trial count, without the baseline grid (baselines are never pruned, so they
-would only dilute the comparison), into a throw-away journal file. Then the study is read back:
-epochs trained, wall time, best validation accuracy and the test accuracy of that trial.
+would only dilute the comparison), into a throw-away SQLite file: with one process on SQLite the
+sampler's seed comes from ``--seed`` alone, so every pruner starts from the same configurations
+(a journal file or PostgreSQL seeds each process apart). Then the study is read back: epochs
+trained, wall time, best validation accuracy and the test accuracy of that trial.
 
     python benchmarks/pruning.py              # 30 trials, 5000 reviews, 3 epochs
     python benchmarks/pruning.py --trials 6 --limit-train 600 --epochs 2 --pruners none,median
@@ -52,7 +54,7 @@ def run_one(args: argparse.Namespace, pruner: str, folder: Path) -> dict[str, An
 
     from storage import open_storage
 
-    log = folder / f"{pruner}.log"
+    url = f"sqlite:///{folder / f'{pruner}.db'}"
     cmd = [
         sys.executable,
         "-m",
@@ -65,7 +67,7 @@ def run_one(args: argparse.Namespace, pruner: str, folder: Path) -> dict[str, An
         f"--pruner={pruner}",
         f"--data={args.data}",
         f"--backend={args.backend}",
-        f"--storage=journal:{log}",
+        f"--storage={url}",
         "--no-baseline",
     ]
     start = time.perf_counter()
@@ -74,7 +76,7 @@ def run_one(args: argparse.Namespace, pruner: str, folder: Path) -> dict[str, An
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name="rnn-design", storage=open_storage(f"journal:{log}"))
+    study = optuna.load_study(study_name="rnn-design", storage=open_storage(url, heartbeat=False))
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     best = max(complete, key=lambda t: t.value or 0.0)

@@ -30,6 +30,7 @@ class ReportData(NamedTuple):
     repeats: pd.DataFrame | None
     spread: repeats.Spread | None
     reproduction: pd.DataFrame | None
+    repeats_source: str | None = None
 
 
 def compute(
@@ -45,9 +46,13 @@ def compute(
         reproduced: Its reproduction of the notebook (``python -m study.reproduce``), if any.
     """
     frame = study_frame(study)
-    summary = spread = None
+    summary = spread = source = None
     if confirm is not None:
-        summary = repeats.summary(study_frame(confirm))
+        summary, source = repeats.summary(study_frame(confirm)), "confirmation study"
+    elif not (within := repeats.within_trials(frame)).empty:
+        # A study run with --repeats R measured each trial's seed spread itself.
+        summary, source = within, "each trial's seeds, --repeats"
+    if summary is not None:
         spread = repeats.pooled_spread(summary)
     return ReportData(
         frame=frame,
@@ -61,6 +66,7 @@ def compute(
             if reproduced is None
             else reproduction.reproduction_table(study_frame(reproduced))
         ),
+        repeats_source=source,
     )
 
 
@@ -88,7 +94,12 @@ def findings_markdown(study: optuna.Study, data: ReportData) -> str:
     """The axis findings as a short Markdown note (for the dashboard)."""
     lines = [f"## Findings for {study.study_name}", ""]
     for section in data.sections:
-        lines += [f"### {section.axis.title}", *(f"- {s}" for s in section.findings), ""]
+        lines += [
+            f"### {section.axis.title}",
+            *(f"- {s}" for s in section.findings),
+            f"- {section.basis}",
+            "",
+        ]
     lines.append("(written by `python -m reports`; rebuilt on every report)")
     return "\n".join(lines)
 
@@ -132,26 +143,28 @@ def document(study: optuna.Study, data: ReportData) -> render.Report:
         )
         doc.table(_reproduction_view(data.reproduction))
     if data.repeats is not None:
-        doc.heading("Repeated runs (confirmation study)")
+        doc.heading(f"Repeated runs ({data.repeats_source})")
         if data.spread is None:
-            doc.paragraph(
-                "The confirmation study has no configuration with two complete runs yet."
-            )
+            doc.paragraph("No configuration has two complete runs yet.")
         else:
             doc.paragraph(
                 f"Seed-to-seed spread of one run's validation accuracy: "
                 f"{100 * data.spread.std:.2f} pp (pooled std over {data.spread.configs} "
-                f"configurations, typically {data.spread.repeats} repeats each)."
+                f"configurations, typically {data.spread.repeats} repeats each). Each axis "
+                "section tests its settings against it with one one-way ANOVA F-test across "
+                "all of them (5% level), not best against worst."
             )
         doc.table(_repeats_view(data.repeats))
     else:
         doc.paragraph(
-            "No confirmation study: every figure is a single training run. "
-            "`python -m study.confirm` repeats the best and the notebook's configurations with "
-            "other seeds and this report then shows mean ± std."
+            "No confirmation study and one seed per trial: every figure is a single training "
+            "run. `python -m study.confirm` repeats the best and the notebook's configurations "
+            "with other seeds (or `python -m study.optimize --repeats 3` trains every trial "
+            "with three), and this report then shows mean ± std."
         )
     for section in data.sections:
         doc.heading(f"Axis: {section.axis.title}")
+        doc.paragraph(section.basis)
         doc.bullets(section.findings)
         doc.subheading("The notebook's configurations along this axis")
         doc.table(section.controlled)
@@ -226,9 +239,15 @@ def _study_facts(study: optuna.Study, frame: pd.DataFrame) -> list[str]:
     if not done.empty:
         best = done.loc[done["val_accuracy"].idxmax()]
         params = ", ".join(f"{p}={render.cell(best[p])}" for p in _params())
+        seeds = (
+            f" ± {best['val_accuracy_std']:.4f} (mean ± std of {int(best['repeats'])} seeds)"
+            if best["repeats"] >= 2 and not math.isnan(best["val_accuracy_std"])
+            else ""
+        )
         facts.append(
             f"best trial: #{int(best['number'])} ({best['source']}): validation accuracy "
-            f"{best['val_accuracy']:.4f}, test accuracy {render.cell(best['test_accuracy'])}, "
+            f"{best['val_accuracy']:.4f}{seeds}, test accuracy "
+            f"{render.cell(best['test_accuracy'])}, "
             f"{render.cell(best['n_params'])} parameters, "
             f"{render.cell(best['train_seconds'])} s; {params}"
         )

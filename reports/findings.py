@@ -2,8 +2,12 @@
 
 Each axis is read two ways: the notebook's controlled comparison (its baseline configurations that
 differ only along this axis) and the whole study (every complete trial, binned along the axis).
-The sentences say how far apart the settings are and whether that exceeds the seed-to-seed spread
-measured by a confirmation study, or that they rest on single runs when there is none.
+The sentences say how far apart the settings are and, when a confirmation study measured the
+seed-to-seed spread, whether the settings differ beyond it: a one-way ANOVA F-test across all the
+axis's settings (not best against worst against a two-setting threshold, which with five settings
+cried wolf in about a third of noise-only studies; tests/test_reports.py), or that they rest on
+single runs when there is none. Every section says how many trials it rests on, and that pruned
+trials are left out.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 from reports.repeats import Spread
 from reports.tables import complete, config_key
@@ -55,6 +61,10 @@ AXES: tuple[Axis, ...] = (
 )
 
 
+#: Significance level of the test across an axis's settings.
+ALPHA = 0.05
+
+
 class AxisSection(NamedTuple):
     """What a report shows for one axis.
 
@@ -67,12 +77,15 @@ class AxisSection(NamedTuple):
         study: Every complete trial binned along the axis: ``bin``, ``trials``, ``val_median``,
             ``val_best``, ``params_median``, ``seconds_median``.
         findings: Sentences generated from the two tables.
+        basis: What the section rests on: its complete trials, and the pruned and failed
+            trials it leaves out.
     """
 
     axis: Axis
     controlled: pd.DataFrame
     study: pd.DataFrame
     findings: list[str]
+    basis: str
 
 
 def axis_sections(
@@ -98,7 +111,33 @@ def _section(
         *_cost(axis, controlled),
         *_whole_study(axis, frame),
     ]
-    return AxisSection(axis, controlled, study, findings)
+    return AxisSection(axis, controlled, study, findings, _basis(axis, frame, controlled))
+
+
+def _basis(axis: Axis, frame: pd.DataFrame, controlled: pd.DataFrame) -> str:
+    done = complete(frame)
+    done = done[done[axis.param].notna()]
+    notebook = int(controlled["val_accuracy"].notna().sum())
+    pruned = int((frame["state"] == "PRUNED").sum())
+    failed = int((frame["state"] == "FAIL").sum())
+    text = (
+        f"This section rests on {_count(len(done), 'complete trial')} "
+        f"({notebook} of them the notebook's {len(controlled)} configurations along this axis)"
+    )
+    if "repeats" in controlled:
+        runs = int(controlled["repeats"].fillna(0).sum())
+        text += f" and {_count(runs, 'repeated run')} of those in the confirmation study"
+    text += (
+        f"; {_count(pruned, 'pruned trial')} {'is' if pruned == 1 else 'are'} left out, "
+        "their accuracy being of fewer epochs"
+    )
+    if failed:
+        text += f", as {'is' if failed == 1 else 'are'} {failed} failed, which have none"
+    return text + "."
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def controlled_table(
@@ -183,20 +222,49 @@ def _comparison(axis: Axis, controlled: pd.DataFrame, spread: Spread | None) -> 
         f"notebook's settings, validation accuracy {best[col]:.2%} vs {worst[col]:.2%}): "
         f"{diff_pp:.1f} pp apart ({basis})"
     )
-    if spread is None:
+    if spread is None or spread.dof < 1:
         return (
             text + ". This rests on single runs: run `python -m study.confirm` to measure "
             "the seed-to-seed spread before trusting it."
         )
-    n_best = int(best["repeats"]) if use_means else 1
-    n_worst = int(worst["repeats"]) if use_means else 1
-    threshold_pp = 100 * spread.threshold(n_best, n_worst)
-    verdict = "beyond" if diff_pp > threshold_pp else "within"
-    return (
-        f"{text}, {verdict} the ±{threshold_pp:.1f} pp spread of repeats (two standard errors; "
-        f"one run's seed-to-seed std is {100 * spread.std:.1f} pp, pooled over "
-        f"{spread.configs} configurations)."
+    counts = measured["repeats"].astype(float) if use_means else pd.Series(1.0, measured.index)
+    f_value, p_value = across_settings_test(measured[col], counts, spread)
+    verdict = (
+        "the settings differ beyond seed noise"
+        if p_value < ALPHA
+        else "the differences are within seed noise"
     )
+    return (
+        f"{text}. A one-way ANOVA across the {len(measured)} settings (F = {f_value:.2f}, "
+        f"p = {p_value:.3f}; error term: the seed-to-seed variance of repeats, std "
+        f"{100 * spread.std:.1f} pp pooled over {spread.configs} configurations with "
+        f"{spread.dof} degrees of freedom) says {verdict} (at the {ALPHA:.0%} level)."
+    )
+
+
+def across_settings_test(
+    means: pd.Series, counts: pd.Series, spread: Spread
+) -> tuple[float, float]:
+    """One-way ANOVA F-test: do the settings along an axis differ by more than seed noise?
+
+    Between settings: each setting's accuracy (a mean of ``counts`` runs, or one run), weighted
+    by its runs. Within: the seed-to-seed variance pooled over the confirmation study, taken as
+    the same for every configuration (as ``repeats.pooled_spread`` does). Under the hypothesis
+    that all settings are equal, F follows F(settings - 1, ``spread.dof``); one test for all the
+    settings keeps the false-alarm rate at ``ALPHA`` however many there are.
+
+    Returns:
+        ``(F, p)``; p is the chance of an F at least this large from seed noise alone.
+    """
+    values = means.to_numpy(float)
+    weights = counts.to_numpy(float)
+    grand = np.average(values, weights=weights)
+    between = float(np.sum(weights * (values - grand) ** 2) / (len(values) - 1))
+    within = spread.std**2
+    if within == 0:
+        return (math.inf, 0.0) if between > 0 else (0.0, 1.0)
+    f_value = between / within
+    return f_value, float(stats.f.sf(f_value, len(values) - 1, spread.dof))
 
 
 def _cost(axis: Axis, controlled: pd.DataFrame) -> list[str]:

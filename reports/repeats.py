@@ -23,15 +23,14 @@ class Spread(NamedTuple):
         std: Pooled standard deviation of one run's validation accuracy (a fraction).
         repeats: Typical number of repeats per configuration (the median).
         configs: Configurations with at least two repeats, which the pool is made of.
+        dof: Degrees of freedom of the pooled variance: the repeats minus one per
+            configuration, summed.
     """
 
     std: float
     repeats: int
     configs: int
-
-    def threshold(self, n_a: int, n_b: int) -> float:
-        """Two standard errors of the difference between a mean of n_a and one of n_b runs."""
-        return 2.0 * self.std * math.sqrt(1.0 / max(n_a, 1) + 1.0 / max(n_b, 1))
+    dof: int
 
 
 def summary(confirm_frame: pd.DataFrame) -> pd.DataFrame:
@@ -64,6 +63,35 @@ def summary(confirm_frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()[columns].sort_values("val_mean", ascending=False, ignore_index=True)
 
 
+def within_trials(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± std per configuration from trials that trained several seeds (``--repeats``).
+
+    Each such trial is a set of repeats already: its value is the seeds' mean validation
+    accuracy and it recorded their standard deviations. The columns are ``summary``'s; a
+    configuration trained by several such trials keeps the last one.
+    """
+    columns = [
+        "config", *PARAMS, "source", "repeats", "val_mean", "val_std", "test_mean", "test_std",
+        "n_params", "train_seconds",
+    ]  # fmt: skip
+    done = complete(frame)
+    done = done[(done["repeats"] >= 2) & done["val_accuracy_std"].notna()].copy()
+    if done.empty:
+        return pd.DataFrame(columns=columns)
+    done["config"] = done.apply(config_key, axis=1)
+    last = done.groupby("config", sort=False).tail(1)
+    out = last.rename(
+        columns={
+            "val_accuracy": "val_mean",
+            "val_accuracy_std": "val_std",
+            "test_accuracy": "test_mean",
+            "test_accuracy_std": "test_std",
+        }
+    )
+    out["repeats"] = out["repeats"].astype(int)
+    return out[columns].sort_values("val_mean", ascending=False, ignore_index=True)
+
+
 def pooled_spread(table: pd.DataFrame) -> Spread | None:
     """The pooled std over configurations with at least two repeats; None if there are none."""
     usable = table[(table["repeats"] >= 2) & table["val_std"].notna()]
@@ -75,4 +103,5 @@ def pooled_spread(table: pd.DataFrame) -> Spread | None:
         std=math.sqrt(variance),
         repeats=int(np.median(usable["repeats"])),
         configs=len(usable),
+        dof=int(dof.sum()),
     )

@@ -49,11 +49,11 @@ def trials_frame(trials: list[FrozenTrial]) -> pd.DataFrame:
     """One row per trial: number, state, source, params, measurements, pruned-at epoch.
 
     ``source`` is the notebook label of a baseline trial (``"Part 1: LSTM with 8 nodes"``) or
-    ``"sampler"``. A trial of several seeds (``--repeats``) has their mean as its accuracies and
-    their standard deviations in ``val_accuracy_std`` and ``test_accuracy_std``.
-    ``val_accuracy`` is the last epoch's validation accuracy the trial recorded (a pruned
-    trial's too); ``pruned_at_epoch`` is the 1-based epoch after which it was pruned. Missing or
-    non-finite figures are NaN.
+    ``"sampler"``. ``val_accuracy`` is a complete trial's value (its first, in multi-objective
+    studies) and the last epoch's validation accuracy a pruned trial recorded;
+    ``pruned_at_epoch`` is the 1-based epoch after which it was pruned. A trial of several seeds
+    (``--repeats``) has their mean as its accuracies and their standard deviations in
+    ``val_accuracy_std`` and ``test_accuracy_std``. Missing or non-finite figures are NaN.
     """
     rows = [_row(t) for t in trials]
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
@@ -77,7 +77,9 @@ def _row(trial: FrozenTrial) -> dict[str, Any]:
         row[name] = trial.params.get(name, math.nan)
     for name in MEASURES:
         row[name] = _number(attrs.get(name))
-    if math.isnan(row["val_accuracy"]) and trial.state == TrialState.COMPLETE and trial.values:
+    if trial.state == TrialState.COMPLETE and trial.values:
+        # What Optuna recorded as the trial's result (values[0] is validation accuracy in both
+        # modes) wins over a user attribute, which a retried trial inherits from the run that died.
         row["val_accuracy"] = _number(trial.values[0])
     pruned_at = None
     if trial.state == TrialState.PRUNED and trial.intermediate_values:

@@ -114,14 +114,14 @@ def open_storage(
                 attempt += 1
                 if attempt > SCHEMA_RACE_RETRIES:
                     raise StorageError(
-                        f"cannot open storage {_redacted(url)}: schema race"
+                        f"cannot open storage {redacted(url)}: schema race"
                     ) from None
                 time.sleep(0.2 * attempt)
             except Exception as exc:  # SQLAlchemy's errors differ by driver: "cannot use it"
                 reason = (
                     str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 )
-                raise StorageError(f"cannot open storage {_redacted(url)}: {reason}") from None
+                raise StorageError(f"cannot open storage {redacted(url)}: {reason}") from None
 
 
 def tune_for_writing(storage: BaseStorage) -> None:
@@ -173,20 +173,35 @@ def _check_sqlite_file(url: str) -> None:
         raise StorageError(f"{str(path)!r} is an SQLite database but not an Optuna storage")
 
 
-def _redacted(url: str) -> str:
-    """The URL without its password, for messages."""
-    if "@" not in url or "://" not in url:
+def redacted(url: str) -> str:
+    """The URL with its password replaced by ``***``, for messages and recorded settings.
+
+    Both places a database URL can hold a password are covered: ``user:PASSWORD@host`` and a
+    ``password=`` query parameter. Anything else, and a URL without a password, is returned as
+    it came.
+    """
+    if "://" not in url:
         return url
     scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+    location, sep, query = rest.partition("?")
+    if "@" in location:
+        creds, host = location.rsplit("@", 1)
+        user, colon, _ = creds.partition(":")
+        if colon:
+            location = f"{user}:***@{host}"
+    if sep:
+        query = "&".join(
+            "password=***" if part.split("=", 1)[0].lower() == "password" else part
+            for part in query.split("&")
+        )
+    return f"{scheme}://{location}{sep}{query}"
 
 
 __all__ = [
     "StorageError",
     "kind_of",
     "open_storage",
+    "redacted",
     "sqlite_path",
     "release",
     "tune_for_writing",

@@ -33,7 +33,8 @@ from study.reruns import Candidate, enqueue_missing, run_waiting, waiting
 from study.setup import recorded_settings
 
 #: Added to the study's seed for the repeats, so that no repeat reuses a seed of the study's own
-#: trials (each trial's Keras seed is seed * 100_003 + trial number).
+#: trials (each trial's Keras seed is hashed from the study's seed and the trial's number,
+#: ``study.seeds.trial_seed``).
 SEED_OFFSET = 1000
 #: The data and training flags of ``study.optimize`` a confirmation takes (and records).
 FLAGS = (

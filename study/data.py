@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from study.seeds import entropy
+
 #: Bump when the encoding changes, so old caches are not reused.
 ENCODING_VERSION = 1
 START_CHAR = 1
@@ -37,6 +39,8 @@ OOV_CHAR = 2
 INDEX_FROM = 3
 #: Keras shuffles its IMDB arrays with this seed; we do the same for parity.
 KERAS_IMDB_SEED = 113
+#: ``SeedSequence`` spawn key of the ``--limit-test`` stream (see ``_streams``).
+_TEST_STREAM = 1
 
 _FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 _TRANSLATE = str.maketrans(_FILTERS, " " * len(_FILTERS))
@@ -58,7 +62,8 @@ class DataSettings:
         val_split: Fraction of the training reviews held out for validation.
         limit_train: Class-balanced subset of the training reviews (before the split), or None.
         limit_test: Class-balanced subset of the test reviews, or None.
-        seed: Seed of the subsets and the split.
+        seed: Seed of the subsets and the split (any integer; ``--limit-test`` draws from a
+            stream of its own, see ``_streams``).
         cache_dir: Where encoded arrays are cached; None disables the cache.
     """
 
@@ -111,14 +116,14 @@ def load_dataset(settings: DataSettings) -> Dataset:
         (x_train, y_train, x_test, y_test), fingerprint = _load_keras_imdb(settings)
     else:
         (x_train, y_train, x_test, y_test), fingerprint = _load_aclimdb_cached(settings)
-    rng = np.random.default_rng(settings.seed)
+    train_rng, test_rng = _streams(settings.seed)
     if settings.limit_train is not None:
-        keep = balanced_subset(y_train, settings.limit_train, rng, what="--limit-train")
+        keep = balanced_subset(y_train, settings.limit_train, train_rng, what="--limit-train")
         x_train, y_train = x_train[keep], y_train[keep]
     if settings.limit_test is not None:
-        keep = balanced_subset(y_test, settings.limit_test, rng, what="--limit-test")
+        keep = balanced_subset(y_test, settings.limit_test, test_rng, what="--limit-test")
         x_test, y_test = x_test[keep], y_test[keep]
-    train_idx, val_idx = stratified_split(y_train, settings.val_split, rng)
+    train_idx, val_idx = stratified_split(y_train, settings.val_split, train_rng)
     return Dataset(
         x_train=x_train[train_idx],
         y_train=y_train[train_idx],
@@ -141,6 +146,20 @@ def load_notebook_protocol(settings: DataSettings) -> Dataset:
     """
     data = load_dataset(dataclasses.replace(settings, val_split=0.0))
     return dataclasses.replace(data, x_val=data.x_test, y_val=data.y_test)
+
+
+def _streams(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """Independent generators for the training side and for the test subset.
+
+    The training subset and the validation split draw from the seed's own stream, in that order
+    (the split is carved from the subset, so it depends on ``--limit-train`` by nature); that is
+    the stream earlier versions drew everything from, so a study without ``--limit-test`` keeps
+    its exact split. ``--limit-test`` draws from a stream of its own, so changing it changes
+    nothing on the training side.
+    """
+    root = np.random.SeedSequence(entropy(seed))
+    test = np.random.SeedSequence(root.entropy, spawn_key=(_TEST_STREAM,))
+    return np.random.default_rng(root), np.random.default_rng(test)
 
 
 def balanced_subset(

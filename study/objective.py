@@ -16,10 +16,10 @@ from __future__ import annotations
 import dataclasses
 import gc
 import statistics
+from collections.abc import Mapping
 from typing import Any
 
 import keras
-import numpy as np
 import optuna
 from optuna_integration import KerasPruningCallback
 
@@ -27,6 +27,7 @@ from search_spaces import ModelConfig
 from search_spaces.lstm import suggest_params
 from study.backend import device_name
 from study.data import Dataset
+from study.seeds import derive_seed, trial_seed
 from study.train import TrainingDiverged, TrainSettings, even_eval_batch_size
 from study.vectorized import EpochCallback, RepeatResult, train_repeats
 from study.workers import OWNER_ATTR, check_interrupt, owner_id
@@ -73,7 +74,11 @@ class StudyPruningCallback(KerasPruningCallback):
 
 
 class Objective:
-    """Trains one model per trial on data loaded once for the whole study."""
+    """Trains one model per trial on data loaded once for the whole study.
+
+    ``record`` holds user attributes every trial of this process records as they are (the
+    CLI's ``sampler_seed``); ``seed`` is the study's seed, from which each trial's is derived.
+    """
 
     def __init__(
         self,
@@ -87,8 +92,10 @@ class Objective:
         dropout_style: str = "keras2",
         repeats: int = 1,
         vectorize: bool = True,
+        record: Mapping[str, Any] | None = None,
     ) -> None:
         self._data = data
+        self._record = dict(record or {})
         # Equal evaluation batches: one compiled evaluation step per trial, not three.
         self._settings = dataclasses.replace(
             settings,
@@ -113,6 +120,7 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         trial.set_user_attr(OWNER_ATTR, self._owner)  # first: lets a rerun tell if we died
+        _set_attrs(trial, **self._record)
         try:
             return self._run(trial)
         except optuna.TrialPruned:
@@ -139,7 +147,7 @@ class Objective:
     def _run(self, trial: optuna.Trial) -> float:
         config = suggest_params(trial)
         # One seed per trial, derived from the study's: the same command gives the same trials.
-        seed = self._seed * 100_003 + trial.number
+        seed = trial_seed(self._seed, trial.number)
         seeds = replica_seeds(seed, self._repeats)
         _set_attrs(
             trial,
@@ -180,11 +188,12 @@ class Objective:
         """
         for trial in trials:
             trial.set_user_attr(OWNER_ATTR, self._owner)
+            _set_attrs(trial, **self._record)
         try:
             configs = {suggest_params(trial) for trial in trials}
             if len(configs) != 1:
                 raise ValueError(f"train_together needs one configuration, got {configs}")
-            seeds = [self._seed * 100_003 + trial.number for trial in trials]
+            seeds = [trial_seed(self._seed, trial.number) for trial in trials]
             for trial, seed in zip(trials, seeds, strict=True):
                 _set_attrs(
                     trial,
@@ -233,8 +242,7 @@ class Objective:
 
 def replica_seeds(seed: int, repeats: int) -> list[int]:
     """The seeds of a trial's replicas: its own seed first, then ones derived from it."""
-    derived = np.random.SeedSequence(seed).generate_state(max(repeats - 1, 0))
-    return [seed, *(int(s) % 2**31 for s in derived)]
+    return [seed, *(derive_seed("replica", seed, r) for r in range(1, repeats))]
 
 
 def _replica(result: RepeatResult, replica: int) -> RepeatResult:

@@ -31,19 +31,28 @@ from storage import (
     StorageError,
     kind_of,
     open_storage,
+    redacted,
     release,
     tune_for_writing,
 )
 from study.backend import select_backend
 from study.data import DataError, Dataset, DataSettings, default_cache_dir, load_dataset
 from study.objectives import DIRECTIONS, AccuracyAndParams, is_multi
-from study.setup import PRUNERS, StudySetupError, make_pruner, make_sampler, open_study
+from study.setup import (
+    PRUNERS,
+    StudySetupError,
+    make_pruner,
+    make_sampler,
+    open_study,
+    sampler_seed,
+)
 from study.workers import (
     Terminated,
     check_interrupt,
     deferred_interrupts,
     exit_code,
     fail_own_running_trials,
+    fail_stale_trials,
     install_signal_handlers,
     recover_dead_trials,
 )
@@ -278,9 +287,18 @@ def data_settings(args: argparse.Namespace) -> DataSettings:
 
 
 def resolved_config(args: argparse.Namespace, backend: str, data: Dataset) -> dict[str, Any]:
-    """The whole configuration of this run, as recorded in the study's user attributes."""
+    """The whole configuration of this run, as recorded in the study's user attributes.
+
+    The storage URL is recorded without its password: anyone who can read the study could
+    read it there.
+    """
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    config.update(backend=backend, data_fingerprint=data.fingerprint, data_sizes=data.sizes())
+    config.update(
+        storage=redacted(args.storage),
+        backend=backend,
+        data_fingerprint=data.fingerprint,
+        data_sizes=data.sizes(),
+    )
     return config
 
 
@@ -312,7 +330,7 @@ def _run(args: argparse.Namespace, argv: list[str], backend: str) -> int:
         study, created = open_study(
             storage,
             args.study_name,
-            sampler=make_sampler(args.seed),
+            sampler=make_sampler(_sampler_seed(args)),
             pruner=make_pruner(args.pruner, args.epochs),
             baseline=not args.no_baseline,
             config=resolved_config(args, backend, data),
@@ -339,9 +357,16 @@ def _optimize(
     recovered = recover_dead_trials(study)
     if recovered:
         print(f"re-queued trial(s) {recovered}: their worker died", file=sys.stderr)
+    stale = fail_stale_trials(study)
+    if stale:
+        print(
+            f"re-queued trial(s) {stale}: no heartbeat for {args.heartbeat_grace} s",
+            file=sys.stderr,
+        )
     finished = _count(study, FINISHED)
     print(
-        f"{'created' if created else 'resuming'} study {args.study_name!r} in {args.storage}: "
+        f"{'created' if created else 'resuming'} study {args.study_name!r} in "
+        f"{redacted(args.storage)}: "
         f"{finished}/{args.trials} trials finished; data {data.sizes()}; backend {backend}",
         file=sys.stderr,
     )
@@ -393,7 +418,12 @@ def run_worker(
         dropout_style=args.dropout_style,
         repeats=args.repeats,
         vectorize=args.repeat_mode == "vectorized",
+        record={"sampler_seed": _sampler_seed(args)},
     )
+    # A trial counts as running only while its worker lives: fail (and re-queue) the trials whose
+    # heartbeat stopped first, or a worker that died on another host would hold the study one
+    # trial short of its target for good.
+    fail_stale_trials(study)
     if _count(study, TARGET_STATES) >= args.trials:
         return 0  # the other workers' running trials complete the target
     run_trial: Callable[[optuna.Trial], Any] = objective
@@ -404,7 +434,7 @@ def run_worker(
 
         run_trial = WithHistoryArtifacts(run_trial, args.artifact_dir)
     guard = _FailureGuard(args.max_failures)
-    callbacks: list[Any] = [MaxTrialsCallback(args.trials, states=TARGET_STATES), guard]
+    callbacks: list[Any] = [_TargetCallback(args.trials), guard]
     progress = _Progress(args.trials, _count(study, FINISHED)) if show_progress else None
     if progress is not None:
         callbacks.append(progress)
@@ -432,14 +462,15 @@ def run_workers(args: argparse.Namespace, argv: list[str], study: optuna.Study) 
     """Runs ``--workers`` processes against the study's storage and shows their progress.
 
     Each worker loads the (cached) data, opens the storage and runs trials with its own sampler
-    seed, so they propose different configurations. The parent only watches the storage.
+    seed (``study.setup.sampler_seed``), so they propose different configurations. The parent
+    only watches the storage.
     """
     ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no Keras state is shared
     gpus = visible_gpus()
     workers = [
         ctx.Process(
             target=_worker_entry,
-            args=(argv, index, gpus[index % len(gpus)] if gpus else None),
+            args=(argv, gpus[index % len(gpus)] if gpus else None),
             name=f"worker-{index}",
         )
         for index in range(args.workers)
@@ -465,11 +496,22 @@ def run_workers(args: argparse.Namespace, argv: list[str], study: optuna.Study) 
     finally:
         progress.show(study)
         progress.close()
-    codes = [w.exitcode or 0 for w in workers]
-    return max(codes, key=abs)
+    codes = []
+    for worker in workers:
+        code = worker.exitcode or 0
+        if code < 0:  # killed by a signal: multiprocessing reports minus its number
+            name = signal.Signals(-code).name
+            print(
+                f"error: {worker.name} was killed by {name}; its trial stays RUNNING until a "
+                "rerun of the same command (or the heartbeat) fails and re-queues it",
+                file=sys.stderr,
+            )
+            code = 128 - code  # the shell's convention; sys.exit(-9) would give 247
+        codes.append(code)
+    return max(codes)
 
 
-def _worker_entry(argv: list[str], index: int, gpu: str | None) -> None:
+def _worker_entry(argv: list[str], gpu: str | None) -> None:
     """A worker process: the same command, seeded apart, on its own GPU when there are several."""
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
@@ -480,13 +522,19 @@ def _worker_entry(argv: list[str], index: int, gpu: str | None) -> None:
         study = optuna.load_study(
             study_name=args.study_name,
             storage=open_storage(args.storage, grace_period=args.heartbeat_grace),
-            sampler=make_sampler(args.seed + index),
+            sampler=make_sampler(_sampler_seed(args)),
             pruner=make_pruner(args.pruner, args.epochs),
         )
         code = run_worker(args, study, data, show_progress=False)
     except KeyboardInterrupt as exc:
         code = exit_code(exc)
     sys.exit(code)
+
+
+def _sampler_seed(args: argparse.Namespace) -> int:
+    """This process's TPE seed: apart from every other process's whenever they can coexist."""
+    concurrent = args.workers > 1 or kind_of(args.storage) != "sqlite"
+    return sampler_seed(args.seed, concurrent=concurrent)
 
 
 def visible_gpus() -> list[str]:
@@ -498,6 +546,21 @@ def visible_gpus() -> list[str]:
         return []
     result = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=False)
     return [str(i) for i, line in enumerate(result.stdout.splitlines()) if line.startswith("GPU")]
+
+
+class _TargetCallback:
+    """Stops the worker once finished plus running trials reach the target.
+
+    Optuna's ``MaxTrialsCallback`` over ``TARGET_STATES``, after failing the trials whose
+    heartbeat stopped, so that a dead worker's trial is not counted as running.
+    """
+
+    def __init__(self, target: int) -> None:
+        self._max_trials = MaxTrialsCallback(target, states=TARGET_STATES)
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        fail_stale_trials(study)
+        self._max_trials(study, trial)
 
 
 class _FailureGuard:

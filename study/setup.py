@@ -6,6 +6,7 @@ No Keras here: this runs before any model is built, and its checks must fail fas
 from __future__ import annotations
 
 import importlib.metadata
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,14 +18,55 @@ from optuna.study import StudyDirection
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.lstm import DISTRIBUTIONS
 from study.objectives import name_metrics
+from study.seeds import derive_seed
+from study.workers import owner_id
 
 PRUNERS = ("median", "hyperband", "none")
-#: Settings recorded with a study that change what a trial measures: a resumed study refuses a
-#: value other than the one it was created with.
-RESULT_SETTINGS = ("dropout_style", "repeats")
+#: The settings that change what a trial measures, as ``study.optimize`` names them (argparse
+#: destinations). A stored study resumes only with the values its ``config`` user attribute
+#: recorded for these: trials trained on other data or another way would be mixed into one
+#: sampler and pruner history. ``data_fingerprint`` stands for ``--data``: the data's content
+#: is compared, not the path it was given at. A new flag that changes results is one more name
+#: here (a flag that does not goes into ``FREE_SETTINGS``; tests/test_resume.py checks that
+#: every flag is in one of the two).
+RESULT_SETTINGS: tuple[str, ...] = (
+    "data_fingerprint",
+    "max_features",
+    "maxlen",
+    "val_split",
+    "limit_train",
+    "limit_test",
+    "seed",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "dropout_style",
+    "repeats",
+)
 #: What a study created before a setting existed used: every study before ``--dropout-style``
-#: trained Keras 3's LSTM as it is, and one seed per trial.
+#: trained Keras 3's LSTM as it is, and one seed per trial (``--repeats``).
 LEGACY_SETTINGS: dict[str, Any] = {"dropout_style": "keras3", "repeats": 1}
+#: Flags that may differ between runs of one study: which study, how many trials, where and how
+#: it runs, not what a trial measures. ``pruner`` decides which trials stop early, not what an
+#: epoch measures; ``objectives`` is checked through the stored directions; ``backend`` is the
+#: same training on another numeric library (every trial records its own); ``repeat_mode``
+#: trains the same replicas together or one by one.
+FREE_SETTINGS: tuple[str, ...] = (
+    "trials",
+    "storage",
+    "study_name",
+    "pruner",
+    "objectives",
+    "no_baseline",
+    "artifact_dir",
+    "data",
+    "cache_dir",
+    "backend",
+    "repeat_mode",
+    "workers",
+    "heartbeat_grace",
+    "max_failures",
+)
 #: Packages whose versions are recorded with the study.
 RECORDED_PACKAGES = ("optuna", "optuna-integration", "keras", "tensorflow", "jax", "numpy")
 
@@ -34,8 +76,34 @@ class StudySetupError(ValueError):
 
 
 def make_sampler(seed: int) -> optuna.samplers.BaseSampler:
-    """TPE, seeded, so the same command on the same machine proposes the same trials."""
-    return optuna.samplers.TPESampler(seed=seed)
+    """TPE with the given seed (``sampler_seed``), and the constant liar on.
+
+    With ``constant_liar`` TPE counts every RUNNING trial as a poor result while it proposes, so
+    workers running at once do not all propose around the same promising point; with one
+    process the only running trial is the one being proposed, and nothing changes.
+    """
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+
+
+def sampler_seed(seed: int, *, concurrent: bool) -> int:
+    """The TPE seed of this process, derived from ``--seed`` (any integer).
+
+    Args:
+        seed: The study's ``--seed``.
+        concurrent: Whether other processes may run trials of the study at the same time
+            (``--workers N``, a journal file, PostgreSQL). Then the seed also depends on this
+            process's identity (host, boot id, PID namespace, pid and start time:
+            ``study.workers.owner_id``), so that the same command on every host, or a second
+            command beside the first, does not propose the same configurations. Alone (SQLite,
+            one worker), the same command proposes the same trials.
+
+    Returns:
+        A seed in ``[0, 2**31)``; every trial records the seed of the sampler that proposed it
+        (``sampler_seed``).
+    """
+    if not concurrent:
+        return derive_seed("sampler", seed)
+    return derive_seed("sampler", seed, owner_id())
 
 
 def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
@@ -72,7 +140,8 @@ def open_study(
         The study and whether this call created it.
 
     Raises:
-        StudySetupError: The existing study optimizes something else or has conflicting params.
+        StudySetupError: The existing study optimizes something else, has conflicting params, or
+            recorded other values of ``RESULT_SETTINGS``.
     """
     try:
         study = optuna.create_study(
@@ -137,26 +206,77 @@ def check_compatible(study: optuna.Study, directions: Sequence[str] = ("maximize
 
 def recorded_settings(study: optuna.Study) -> dict[str, Any]:
     """The configuration a study recorded, with what older studies used for newer settings."""
-    recorded = dict(study.user_attrs.get("config") or {})
-    if recorded:
-        for name, value in LEGACY_SETTINGS.items():
-            recorded.setdefault(name, value)
-    return recorded
+    recorded = study.user_attrs.get("config")
+    if not isinstance(recorded, Mapping) or not recorded:
+        return {}
+    return {**LEGACY_SETTINGS, **recorded}
 
 
 def check_settings(study: optuna.Study, config: Mapping[str, Any]) -> None:
-    """Refuses to resume a study with result-changing settings other than those it recorded."""
+    """Refuses to resume a study with other values of the settings that change results.
+
+    Args:
+        study: The stored study; its ``config`` user attribute holds the settings it was
+            created with.
+        config: This run's resolved configuration (``study.optimize.resolved_config``).
+
+    Raises:
+        StudySetupError: One line naming every setting of ``RESULT_SETTINGS`` whose value
+            differs, with both values. A setting the study did not record (a study made by an
+            older version, or by hand) is unknown and never refused, except those older
+            versions had one value of (``LEGACY_SETTINGS``).
+    """
     recorded = recorded_settings(study)
-    differing = [
-        f"--{name.replace('_', '-')} {config[name]} (the study has {recorded[name]})"
-        for name in RESULT_SETTINGS
-        if name in recorded and name in config and recorded[name] != config[name]
-    ]
+    if not recorded:
+        return
+    differing = []
+    for name in RESULT_SETTINGS:
+        if name not in recorded or name not in config:
+            continue
+        stored, now = recorded[name], config[name]
+        if name == "data_fingerprint":
+            if _data_identity(stored) != _data_identity(now):
+                differing.append(
+                    f"--data: other reviews (the study's {_short(stored)}, this data's "
+                    f"{_short(now)}; data is compared by content, so the same file at another "
+                    "path resumes)"
+                )
+        elif not _same(stored, now):
+            flag = f"--{name.replace('_', '-')}"
+            differing.append(f"{flag} {_shown(stored)} (stored) vs {_shown(now)} (now)")
     if differing:
         raise StudySetupError(
-            f"study {study.study_name!r} was trained with other settings: {'; '.join(differing)}"
-            ": rerun with the study's settings or pick another --study-name"
+            f"study {study.study_name!r} was run with other settings: {'; '.join(differing)}. "
+            "Rerun with the stored values, or pick another --study-name"
         )
+
+
+def _same(stored: Any, now: Any) -> bool:
+    numbers = (int, float)
+    if isinstance(stored, numbers) and isinstance(now, numbers):
+        if isinstance(stored, bool) or isinstance(now, bool):
+            return stored is now
+        # Stored values went through JSON: 1e-3 and 0.001 are one learning rate.
+        return math.isclose(stored, now, rel_tol=1e-9, abs_tol=0.0)
+    return bool(stored == now)
+
+
+def _shown(value: Any) -> str:
+    return "unset" if value is None else str(value)
+
+
+def _data_identity(fingerprint: Any) -> Any:
+    # Keras' IMDB download is one fixed file whatever Keras' version (which the fingerprint
+    # names): an upgraded Keras reads the same reviews.
+    if isinstance(fingerprint, str) and fingerprint.startswith("keras.datasets.imdb"):
+        return "keras.datasets.imdb"
+    return fingerprint
+
+
+def _short(fingerprint: Any) -> str:
+    text = str(fingerprint)
+    kind, sep, digest = text.partition(":")
+    return f"{kind}:{digest[:12]}..." if sep and len(digest) > 12 else text
 
 
 def package_versions() -> dict[str, str]:

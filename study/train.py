@@ -109,11 +109,36 @@ def fit(
         epochs=settings.epochs,
         validation_data=(data.x_val, data.y_val),
         validation_batch_size=settings.eval_batch_size,
-        # The recorder runs first so that a pruning callback raising later still finds it updated.
-        callbacks=[recorder, keras.callbacks.TerminateOnNaN(), *(callbacks or [])],
+        # The recorder runs first so that a pruning callback raising later still finds it updated;
+        # the divergence check runs next, so no later callback (a pruner) judges a NaN epoch.
+        callbacks=[
+            recorder,
+            keras.callbacks.TerminateOnNaN(),
+            DivergenceCheck(recorder),
+            *(callbacks or []),
+        ],
         verbose=0,
     )
-    # TerminateOnNaN stops fit() quietly after the batch; the loss of that epoch tells us why.
+    _check_finite(recorder)
+
+
+class DivergenceCheck(keras.callbacks.Callback):
+    """Raises ``TrainingDiverged`` at the end of an epoch whose loss is NaN or infinite.
+
+    ``TerminateOnNaN`` only asks fit() to stop after the batch: Keras still validates and calls
+    every ``on_epoch_end``, where a pruning callback could raise ``TrialPruned`` and record a
+    diverged trial as PRUNED. Raising here first makes it FAIL, with its reason.
+    """
+
+    def __init__(self, recorder: EpochRecorder) -> None:
+        super().__init__()
+        self._recorder = recorder
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        _check_finite(self._recorder)
+
+
+def _check_finite(recorder: EpochRecorder) -> None:
     bad = [epoch for epoch, loss in enumerate(recorder.loss, start=1) if not math.isfinite(loss)]
     if bad:
         raise TrainingDiverged(f"loss became NaN or infinite in epoch {bad[0]}")

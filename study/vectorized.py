@@ -223,8 +223,31 @@ class _Vectorized:
         self.x_train = jnp.asarray(data.x_train)
         self.y_train = jnp.asarray(data.y_train, dtype="float32")
         self._chunk = jax.jit(self._run_chunk)
-        self._step = jax.jit(jax.vmap(self._train_step))
-        self._predict = jax.jit(jax.vmap(self._forward, in_axes=(0, 0, None)))
+        self._step = jax.jit(self._over_replicas(self._train_step))
+        self._predict = jax.jit(self._over_replicas(self._forward, in_axes=(0, 0, None)))
+
+    def _over_replicas(
+        self, fn: Callable[..., Any], in_axes: tuple[int | None, ...] | int = 0
+    ) -> Callable[..., Any]:
+        """``fn`` mapped over the leading replica axis.
+
+        ``jax.vmap`` for several replicas; for one, a plain call on the squeezed arguments:
+        vmap's batched products and random draws cost about twice the unbatched ones on a CPU
+        (a dropout model's epoch, 1.25 s against 0.65 s), and a single replica needs none.
+        """
+        if len(self.seeds) > 1:
+            return self.jax.vmap(fn, in_axes=in_axes)
+        axes = in_axes if isinstance(in_axes, tuple) else None
+        tree = self.jax.tree
+
+        def single(*args: Any) -> Any:
+            squeezed = [
+                arg if axes is not None and axes[i] is None else tree.map(lambda a: a[0], arg)
+                for i, arg in enumerate(args)
+            ]
+            return tree.map(lambda a: a[None], fn(*squeezed))
+
+        return single
 
     # -- the pure functions ------------------------------------------------------------------
     def _loss(
@@ -253,7 +276,7 @@ class _Vectorized:
 
         def body(state: tuple[Any, ...], step: tuple[Any, Any]) -> tuple[Any, Any]:
             rows, on = step
-            new_state, loss = self.jax.vmap(self._train_step)(state, x[rows], y[rows])
+            new_state, loss = self._over_replicas(self._train_step)(state, x[rows], y[rows])
             # Padding steps (on == False) leave the state as it was.
             kept = self.jax.tree.map(lambda new, old: jnp.where(on, new, old), new_state, state)
             return kept, loss

@@ -1,11 +1,16 @@
 """Who runs a trial, whether it is still alive, and what to do with the trials of dead workers.
 
-Every trial records its owner as the user attribute ``worker`` (``host:pid:start``, where ``start``
-is the process's start time from ``/proc``, so a recycled pid is not mistaken for the owner). On
-start, a worker fails and re-queues the RUNNING trials whose owner is a dead process on *this*
-host. That is the journal storage's only recovery (Optuna gives it no heartbeat), and it lets RDB
-storages recover at once instead of after the heartbeat's grace period. RUNNING trials owned by
-another host are left to the heartbeat (RDB) or to a rerun on that host (journal).
+Every trial records its owner as the user attribute ``worker``:
+``host:boot-id:pid-namespace:pid:start``. A pid means something only inside one PID namespace of
+one running kernel: two machines may share a host name, and containers on one machine share its
+boot id and often its host name (``--net=host``) but number their processes apart. ``start`` is
+the process's start time from ``/proc``, so a recycled pid is not mistaken for the owner. On
+start, a worker fails and re-queues the RUNNING trials whose owner is a dead process of *its own*
+host, boot and PID namespace. That is the journal storage's only recovery (Optuna gives it no
+heartbeat), and it lets RDB storages recover at once instead of after the heartbeat's grace
+period. RUNNING trials owned elsewhere are left to the heartbeat (RDB) or to a rerun there
+(journal). Two processes may recover the same trial at once: the storage lets one of them fail
+it, and only that one re-queues it.
 
 No Keras here: this runs before any model is built.
 """
@@ -22,6 +27,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
@@ -93,16 +99,36 @@ def _interrupt(signum: int) -> KeyboardInterrupt:
 
 
 def owner_id(pid: int | None = None) -> str:
-    """This process's (or ``pid``'s) identity: ``host:pid:start-time``."""
+    """This process's (or ``pid``'s) identity: ``host:boot-id:pid-namespace:pid:start-time``.
+
+    ``pid`` is a process this one sees, so it shares this process's PID namespace.
+    """
     pid = os.getpid() if pid is None else pid
-    return f"{socket.gethostname()}:{pid}:{_start_time(pid)}"
+    return f"{_namespace()}:{pid}:{_start_time(pid)}"
 
 
 def owner_alive(owner: str) -> bool | None:
-    """Whether the process named by ``owner`` still runs: None when it is on another host."""
-    host, _, rest = owner.partition(":")
-    pid_text, _, start = rest.partition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
+    """Whether the process named by ``owner`` still runs.
+
+    Returns:
+        True or False for a process of this host, boot and PID namespace; None when it runs
+        elsewhere (another machine, another container) or its identity is unreadable, where
+        only a heartbeat can tell.
+    """
+    parts = owner.split(":")
+    if len(parts) == 5:
+        namespace, pid_text, start = ":".join(parts[:3]), parts[3], parts[4]
+        if namespace != _namespace() or "?" in parts[1:3]:
+            return None
+    elif len(parts) == 3:
+        # Written by versions before the boot id and namespace were recorded: judged by host
+        # name as they were, so that their dead trials are still recovered.
+        host, pid_text, start = parts
+        if host != socket.gethostname():
+            return None
+    else:
+        return None
+    if not pid_text.isdigit():
         return None
     pid = int(pid_text)
     try:
@@ -125,20 +151,55 @@ def recover_dead_trials(study: optuna.Study, *, max_retry: int = 3) -> list[int]
         The numbers of the trials that were failed.
     """
     recovered = []
+    storage = study._storage
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = trial.user_attrs.get(OWNER_ATTR)
         if not isinstance(owner, str) or owner_alive(owner) is not False:
             continue
-        study._storage.set_trial_user_attr(
-            trial._trial_id, "fail_reason", f"worker {owner} died while running it"
-        )
         try:
-            study.tell(trial.number, state=TrialState.FAIL)
-        except (RuntimeError, ValueError):
-            continue  # another worker recovered it first
-        _requeue(study, study._storage.get_trial(trial._trial_id), max_retry)
+            storage.set_trial_user_attr(
+                trial._trial_id, "fail_reason", f"worker {owner} died while running it"
+            )
+            # The storage lets exactly one process finish a trial; the others get this error.
+            storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            continue  # another process recovered it first, and re-queued it
+        _requeue(study, storage.get_trial(trial._trial_id), max_retry)
         recovered.append(trial.number)
     return recovered
+
+
+def fail_stale_trials(study: optuna.Study) -> list[int]:
+    """Fails the RUNNING trials whose heartbeat stopped, wherever their worker ran.
+
+    Optuna's own ``optuna.storages.fail_stale_trials``: with an RDB storage opened with a
+    heartbeat (``storage.open_storage``), a trial silent for the grace period is failed and its
+    retry callback re-queues it. Optuna does this only when a trial starts; a worker calls it
+    before counting running trials toward ``--trials`` as well, so a dead worker's trial on
+    another host does not count as running forever. A storage without a heartbeat (journal, a
+    report's read-only storage) is left alone.
+
+    Returns:
+        The numbers of the trials that were failed.
+    """
+    storage = study._storage
+    running = {
+        t._trial_id: t.number
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    }
+    if not running:
+        return []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    still_running = {
+        t._trial_id for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    }
+    return sorted(
+        number
+        for trial_id, number in running.items()
+        if trial_id not in still_running and storage.get_trial(trial_id).state == TrialState.FAIL
+    )
 
 
 def fail_own_running_trials(study: optuna.Study, reason: str) -> None:
@@ -164,6 +225,28 @@ def _requeue(study: optuna.Study, failed: FrozenTrial, max_retry: int) -> None:
         # Optuna's own retry callback: the copy is WAITING, with the same params and labels, and
         # its system attrs name the failed trial (retried_trial_number / retry_history).
         RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, failed)
+
+
+def _namespace() -> str:
+    """``host:boot-id:pid-namespace`` of this process; ``?`` for a part that cannot be read."""
+    return f"{socket.gethostname()}:{_boot_id()}:{_pid_namespace()}"
+
+
+def _boot_id() -> str:
+    # A random id the kernel draws at every boot: it tells two machines with one name apart.
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            return fh.read().strip() or "?"
+    except OSError:
+        return "?"
+
+
+def _pid_namespace() -> str:
+    # The inode of this process's PID namespace (``pid:[4026531836]``): containers differ.
+    try:
+        return os.readlink("/proc/self/ns/pid").partition("[")[2].rstrip("]") or "?"
+    except OSError:
+        return "?"
 
 
 def _start_time(pid: int) -> str:

@@ -48,6 +48,16 @@ def tiny_imdb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def real_tarball() -> Path:
+    """The shared IMDB tarball beside the repository; missing, it skips, but fails in CI."""
+    if not REAL_TARBALL.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"the shared IMDB tarball is missing in CI: expected {REAL_TARBALL}")
+        pytest.skip(f"the shared IMDB tarball is not beside the repository ({REAL_TARBALL})")
+    return REAL_TARBALL
+
+
+@pytest.fixture(scope="session")
 def tiny_tarball(tiny_imdb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same tiny reviews packed like the official ``aclImdb_v1.tar.gz``."""
     path = tmp_path_factory.mktemp("tar") / "aclImdb_tiny.tar.gz"

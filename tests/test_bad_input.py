@@ -13,6 +13,8 @@ import optuna
 import pytest
 from optuna.distributions import IntDistribution
 
+from search_spaces.lstm import DISTRIBUTIONS
+from study.data import fingerprint_source
 from tests.conftest import ROOT
 from tests.postgres import _free_port
 
@@ -39,12 +41,34 @@ def other_space(tmp: Path, data: Path) -> list[str]:
     return ["--data", str(data), "--storage", f"sqlite:///{db}"]
 
 
-def recorded_study(tmp: Path, data: Path, config: dict[str, object]) -> list[str]:
-    study = optuna.create_study(
-        storage=f"sqlite:///{tmp / 'study.db'}", study_name="rnn-design", direction="maximize"
-    )
+def recorded_study(tmp: Path, config: dict) -> str:
+    """A study of ours that recorded its settings and holds one finished trial."""
+    url = f"sqlite:///{tmp / 'study.db'}"
+    study = optuna.create_study(storage=url, study_name="rnn-design", direction="maximize")
     study.set_user_attr("config", config)
-    return ["--data", str(data), "--storage", f"sqlite:///{tmp / 'study.db'}"]
+    params = {
+        "units": 8,
+        "embedding_dim": 8,
+        "layers": 1,
+        "dropout": 0.0,
+        "recurrent_dropout": 0.0,
+    }
+    study.add_trial(
+        optuna.trial.create_trial(params=params, distributions=DISTRIBUTIONS, value=0.7)
+    )
+    return url
+
+
+def other_settings(tmp: Path, data: Path) -> list[str]:
+    url = recorded_study(
+        tmp, {"data_fingerprint": fingerprint_source(data), "seed": 0, "epochs": 5}
+    )
+    return ["--data", str(data), "--storage", url, "--trials", "1", "--seed", "3", "--epochs", "1"]
+
+
+def other_data(tmp: Path, data: Path) -> list[str]:
+    url = recorded_study(tmp, {"data_fingerprint": "sha256:" + "0" * 64, "seed": 0})
+    return ["--data", str(data), "--storage", url, "--trials", "1"]
 
 
 def text_file(tmp: Path, data: Path) -> list[str]:
@@ -88,15 +112,38 @@ CASES: list[tuple[str, Setup, str]] = [
     ("search-space", other_space, "searched units over IntDistribution"),
     (
         "dropout-style",
-        lambda t, d: recorded_study(t, d, {"seed": 0, "dropout_style": "keras3"}),
-        "--dropout-style keras2 (the study has keras3)",
+        lambda t, d: [
+            "--data",
+            str(d),
+            "--storage",
+            recorded_study(t, {"dropout_style": "keras3"}),
+        ],  # noqa: E501
+        "--dropout-style keras3 (stored) vs keras2 (now)",
     ),
     (
         # Studies from before --dropout-style trained Keras 3's LSTM as it is.
         "legacy-dropout-style",
-        lambda t, d: recorded_study(t, d, {"seed": 0}),
-        "--dropout-style keras2 (the study has keras3)",
+        lambda t, d: ["--data", str(d), "--storage", recorded_study(t, {"seed": 0})],
+        "--dropout-style keras3 (stored) vs keras2 (now)",
     ),
+    (
+        "repeats",
+        lambda t, d: [
+            "--data",
+            str(d),
+            "--repeats",
+            "3",
+            "--storage",
+            recorded_study(t, {"repeats": 1}),
+        ],
+        "--repeats 1 (stored) vs 3 (now)",
+    ),
+    (
+        "other-settings",
+        other_settings,
+        "was run with other settings: --seed 0 (stored) vs 3 (now); --epochs 5 (stored) vs 1",
+    ),
+    ("other-data", other_data, "--data: other reviews (the study's sha256:000000000000"),
     ("missing-data", lambda t, d: ["--data", str(t / "nope")], "no such file or folder"),
     ("wrong-layout", wrong_layout, "no train/pos or train/neg reviews found"),
     (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import subprocess
 import sys
@@ -13,18 +12,54 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize(
-    "name", ["data", "overhead", "training", "backends", "pruning", "study_estimate"]
-)
-def test_benchmark_imports_without_keras(name: str) -> None:
-    module = importlib.import_module(f"benchmarks.{name}")
-    assert callable(module.main)
+BENCHMARKS = (
+    "data", "overhead", "training", "backends", "pruning", "study_estimate", "memory",
+    "dashboard_while_writing",
+)  # fmt: skip
+
+
+def test_benchmarks_import_without_keras() -> None:
+    # Each benchmark picks its Keras backend per run (in its worker processes), so importing
+    # one must not import Keras, TensorFlow or JAX; checked in a fresh interpreter.
+    code = (
+        "import importlib, json, sys\n"
+        "out = {}\n"
+        f"for name in {BENCHMARKS!r}:\n"
+        "    module = importlib.import_module('benchmarks.' + name)\n"
+        "    heavy = {m.split('.')[0] for m in sys.modules} & {'keras', 'tensorflow', 'jax'}\n"
+        "    out[name] = [sorted(heavy), callable(getattr(module, 'main', None))]\n"
+        "print(json.dumps(out))\n"
+    )
+    proc = _run(["-c", code])
+    assert proc.returncode == 0, proc.stderr
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert loaded == {name: [[], True] for name in BENCHMARKS}
 
 
 def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
     )
+
+
+def test_study_estimate_benchmark_prints_and_writes_its_estimate(tmp_path: Path) -> None:
+    out = tmp_path / "estimate.json"
+    proc = _run(
+        ["benchmarks/study_estimate.py", "--trials=20", "--epochs=5", "--draws=10", f"--out={out}"]
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "| part | minutes |" in proc.stdout
+    minutes = {row["part"]: row["minutes"] for row in json.loads(out.read_text())["rows"]}
+    assert list(minutes) == [
+        "14 baseline trials",
+        "6 sampled trials (median of 10 random draws)",
+        "whole study, median",
+        "whole study, 10th pct",
+    ]
+    baseline, sampled, median, low = minutes.values()
+    assert baseline > 0 and sampled > 0
+    assert median == pytest.approx(baseline + sampled)
+    assert baseline < low <= median
 
 
 def test_data_benchmark_prints_a_table_and_writes_json(tiny_tarball: Path, tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -75,7 +77,17 @@ def test_confirm_repeats_resumes_and_extends(tiny_imdb: Path, tmp_path: Path) ->
     assert list(summary["repeats"]) == [3, 3]
     data = compute(study, confirm)
     assert data.repeats is not None and len(data.repeats) == 2
-    assert data.spread is not None and data.spread.std >= 0
+    # The pooled spread, by hand from the runs' values: (n - 1)-weighted variances, pooled.
+    runs: dict[str, list[float]] = {}
+    for trial in confirm.get_trials(states=(TrialState.COMPLETE,)):
+        runs.setdefault(trial.user_attrs["confirm_key"], []).append(trial.value)
+    assert sorted(len(v) for v in runs.values()) == [3, 3]
+    pooled = sum(2 * statistics.variance(v) for v in runs.values()) / 4
+    assert data.spread is not None and data.spread.dof == 4
+    assert data.spread.std == pytest.approx(math.sqrt(pooled))
+    for key, values in runs.items():
+        row = data.repeats[data.repeats["config"] == key].iloc[0]
+        assert row["val_mean"] == pytest.approx(statistics.mean(values))
 
 
 @pytest.mark.parametrize(

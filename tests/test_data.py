@@ -7,6 +7,7 @@ import pytest
 
 from study import data as data_mod
 from study.data import (
+    OOV_CHAR,
     DataError,
     DataSettings,
     balanced_subset,
@@ -18,7 +19,6 @@ from study.data import (
     stratified_split,
     tokenize,
 )
-from tests.conftest import REAL_TARBALL
 
 
 def test_tokenize_follows_keras_rules_and_keeps_br() -> None:
@@ -133,11 +133,8 @@ def test_bad_data_paths_are_one_line_errors(tmp_path: Path, make, message: str) 
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.skipif(
-    not REAL_TARBALL.exists(), reason="the shared IMDB tarball is not beside the repo"
-)
-def test_real_tarball_shapes_and_cache_round_trip(tmp_path: Path) -> None:
-    settings = DataSettings(source=str(REAL_TARBALL), cache_dir=tmp_path)
+def test_real_tarball_shapes_and_cache_round_trip(real_tarball: Path, tmp_path: Path) -> None:
+    settings = DataSettings(source=str(real_tarball), cache_dir=tmp_path)
     first = load_dataset(settings)
     assert len(first.y_train) + len(first.y_val) == 25_000
     assert first.x_test.shape == (25_000, 80)
@@ -147,3 +144,74 @@ def test_real_tarball_shapes_and_cache_round_trip(tmp_path: Path) -> None:
     second = load_dataset(settings)
     np.testing.assert_array_equal(first.x_train, second.x_train)
     np.testing.assert_array_equal(first.y_test, second.y_test)
+
+
+def test_limit_test_leaves_the_training_and_validation_reviews_alone(tiny_imdb: Path) -> None:
+    def load(limit_test: int | None):
+        return load_dataset(
+            DataSettings(source=str(tiny_imdb), limit_train=120, limit_test=limit_test, seed=4)
+        )
+
+    base = load(None)
+    for limit_test in (10, 60):
+        other = load(limit_test)
+        assert len(other.y_test) == limit_test
+        np.testing.assert_array_equal(other.x_val, base.x_val)
+        np.testing.assert_array_equal(other.y_val, base.y_val)
+        np.testing.assert_array_equal(other.x_train, base.x_train)
+
+
+def test_split_without_limits_is_the_one_earlier_versions_made(tiny_imdb: Path) -> None:
+    # Studies made before the subsets got their own streams must resume on the same split.
+    x_train, y_train, _, _ = encode_aclimdb(tiny_imdb, 1000, 80)
+    train_idx, val_idx = stratified_split(y_train, 0.2, np.random.default_rng(7))
+    ds = load_dataset(DataSettings(source=str(tiny_imdb), seed=7, cache_dir=None))
+    np.testing.assert_array_equal(ds.x_val, x_train[val_idx])
+    np.testing.assert_array_equal(ds.x_train, x_train[train_idx])
+
+
+@pytest.mark.parametrize("seed", [-1, -(2**40), 2**40, 2**70])
+def test_every_integer_seed_gives_a_reproducible_split(tiny_imdb: Path, seed: int) -> None:
+    settings = DataSettings(source=str(tiny_imdb), seed=seed, limit_train=100, limit_test=20)
+    a, b = load_dataset(settings), load_dataset(settings)
+    np.testing.assert_array_equal(a.x_val, b.x_val)
+    assert a.sizes() == {"train": 80, "val": 20, "test": 20}
+    other = load_dataset(DataSettings(source=str(tiny_imdb), seed=-seed, limit_train=100))
+    assert not np.array_equal(a.x_val, other.x_val)  # -s and s are different seeds
+
+
+#: ``keras.datasets.imdb.load_data(num_words=10000)`` training review 0, the most printed IMDB
+#: array there is (Chollet, Deep Learning with Python, 3.4; countless tutorials): aclImdb
+#: train/pos/576_10.txt, "this film was just brilliant,casting,location scenery,story,...".
+#: Ids are word ranks + 3; 2 marks a word outside the top 10,000.
+KERAS_TRAIN_0 = [
+    1, 14, 22, 16, 43, 530, 973, 1622, 1385, 65, 458, 4468, 66, 3941, 4, 173, 36, 256, 5, 25, 100,
+    43, 838, 112, 50, 670, 2, 9, 35, 480, 284, 5, 150, 4, 172, 112, 167, 2, 336, 385, 39, 4, 172,
+    4536, 1111, 17, 546, 38, 13, 447, 4, 192, 50, 16, 6, 147, 2025, 19, 14, 22, 4, 1920, 4613, 469,
+    4, 22, 71, 87, 12, 16, 43, 530, 38, 76, 15, 13, 1247, 4, 22, 17, 515, 17, 12, 16, 626, 18, 2,
+    5, 62, 386, 12, 8, 316, 8, 106, 5, 4, 2223, 5244, 16, 480, 66, 3785, 33, 4, 130, 12, 16, 38,
+    619, 5, 25, 124, 51, 36, 135, 48, 25, 1415, 33, 6, 22, 12, 215, 28, 77, 52, 5, 14, 407, 16, 82,
+    2, 8, 4, 107, 117, 5952, 15, 256, 4, 2, 7, 3766, 5, 723, 36, 71, 43, 530, 476, 26, 400, 317,
+    46, 7, 4, 2, 1029, 13, 104, 88, 4, 381, 15, 297, 98, 32, 2071, 56, 26, 141, 6, 194, 7486, 18,
+    4, 226, 22, 21, 134, 476, 26, 480, 5, 144, 30, 5535, 18, 51, 36, 28, 224, 92, 25, 104, 4, 226,
+    65, 16, 38, 1334, 88, 12, 16, 283, 5, 16, 4472, 113, 103, 32, 15, 16, 5345, 19, 178, 32,
+]  # fmt: skip
+
+
+def test_encoding_matches_keras_on_the_review_keras_puts_first(real_tarball: Path) -> None:
+    maxlen = 250
+    x_train, _, _, _ = encode_aclimdb(real_tarball, 1000, maxlen)
+    keras_1000 = np.array([i if i < 1000 else OOV_CHAR for i in KERAS_TRAIN_0])  # num_words=1000
+    n = len(keras_1000)
+    # Our encoding of that review is the row that agrees with it most (rows are shuffled).
+    agree = (x_train[:, maxlen - n :] == keras_1000).sum(axis=1)
+    ours = x_train[int(np.argmax(agree))]
+    assert (ours[: maxlen - n] == 0).all() and ours[maxlen - n] == 1  # same length: tokenizer
+    ours = ours[maxlen - n :]
+    # "this film was just brilliant": the most frequent words have Keras' very ranks
+    np.testing.assert_array_equal(ours[:6], [1, 14, 22, 16, 43, 530])
+    # The same 1,000-word vocabulary: the same words are out of it.
+    np.testing.assert_array_equal(ours == OOV_CHAR, keras_1000 == OOV_CHAR)
+    # 7 of 218 words sit a place or three from Keras' ranks (e.g. "if" 44th here, 45th in
+    # Keras' index; "casting" 967th and 970th); every other id is Keras' own.
+    assert (ours == keras_1000).mean() > 0.95

@@ -30,12 +30,19 @@ def tiny_data(tiny_imdb: Path):
     return load_dataset(DataSettings(source=str(tiny_imdb), maxlen=20, cache_dir=None))
 
 
-def make_objective(data, epochs: int, pruning: bool = True, repeats: int = 1):
+def make_objective(
+    data,
+    epochs: int,
+    pruning: bool = True,
+    seed: int = 0,
+    learning_rate: float = 1e-3,
+    repeats: int = 1,
+):
     from study.objective import Objective
 
     return Objective(
-        data, TrainSettings(epochs=epochs), vocab_size=1000, sequence_length=20, seed=0,
-        pruning=pruning, repeats=repeats,
+        data, TrainSettings(epochs=epochs, learning_rate=learning_rate), vocab_size=1000,
+        sequence_length=20, seed=seed, pruning=pruning, repeats=repeats,
     )  # fmt: skip
 
 
@@ -105,3 +112,68 @@ def test_repeats_are_pruned_on_their_mean(tiny_data) -> None:
     trial = study.trials[0]
     assert trial.state == TrialState.PRUNED and trial.user_attrs["epochs_run"] == 1
     assert len(trial.user_attrs["val_accuracy_per_seed"]) == 2
+
+
+def sampled(config) -> dict:
+    """Params to enqueue as an ordinary (prunable) trial: no baseline label."""
+    return config.as_params()
+
+
+def test_a_diverged_trial_fails_even_when_the_pruner_would_prune_it(tiny_data) -> None:
+    from study.optimize import _FailureGuard
+    from study.train import TrainingDiverged
+
+    # A learning rate of 1e38 makes the loss NaN in the first epoch; Keras still validates and
+    # calls on_epoch_end, where the pruner (which prunes everything) gets its say.
+    objective = make_objective(tiny_data, epochs=2, learning_rate=1e38)
+    study = optuna.create_study(direction="maximize", pruner=AlwaysPrune())
+    study.enqueue_trial(sampled(BASELINE_GRID[0].config))
+    guard = _FailureGuard(limit=1)
+    study.optimize(objective, n_trials=1, catch=(TrainingDiverged,), callbacks=[guard])
+    trial = study.trials[0]
+    assert trial.state == TrialState.FAIL
+    assert "NaN" in trial.user_attrs["fail_reason"]
+    assert guard.tripped  # it counts toward --max-failures
+
+
+@pytest.mark.parametrize("seed", [-7, 2**40])
+def test_every_integer_study_seed_trains(tiny_data, seed: int) -> None:
+    study = optuna.create_study(direction="maximize")
+    enqueue_baseline(study)
+    study.optimize(make_objective(tiny_data, epochs=1, seed=seed), n_trials=2)
+    done = study.get_trials(states=(TrialState.COMPLETE,))
+    seeds = [t.user_attrs["seed"] for t in done]
+    assert len(done) == 2
+    assert all(0 <= s < 2**31 for s in seeds) and seeds[0] != seeds[1]
+
+
+@pytest.mark.parametrize("name", ["median", "hyperband"])
+def test_the_study_pruners_stop_a_clearly_worse_trial(tiny_data, name: str) -> None:
+    from optuna.trial import create_trial
+
+    from search_spaces.lstm import DISTRIBUTIONS
+    from study.setup import make_pruner
+
+    epochs = 5
+    # Named: hyperband assigns trials to brackets by a hash of the study's name and their number.
+    study = optuna.create_study(
+        study_name="pruners", direction="maximize", pruner=make_pruner(name, epochs)
+    )
+    for units in range(8, 18):  # ten finished trials at 100% after every epoch
+        study.add_trial(
+            create_trial(
+                params={**sampled(BASELINE_GRID[0].config), "units": units},
+                distributions=DISTRIBUTIONS,
+                value=1.0,
+                intermediate_values={epoch: 1.0 for epoch in range(epochs)},
+                # what Optuna's successive halving records for a trial that passed its rungs
+                system_attrs={f"completed_rung_{rung}": 1.0 for rung in range(3)},
+            )
+        )
+    study.enqueue_trial(sampled(BASELINE_GRID[0].config))
+    # A learning rate of 1e-6 keeps it near chance for every epoch: clearly worse at any rung.
+    study.optimize(make_objective(tiny_data, epochs=epochs, learning_rate=1e-6), n_trials=1)
+    trial = study.trials[-1]
+    assert trial.state == TrialState.PRUNED
+    assert trial.user_attrs["epochs_run"] < epochs
+    assert len(trial.intermediate_values) == trial.user_attrs["epochs_run"]

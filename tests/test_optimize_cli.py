@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import optuna
+import pandas as pd
 import pytest
-from optuna.trial import TrialState
+from optuna.trial import TrialState, create_trial
 
+from reports.tables import study_frame
 from search_spaces.baseline import BASELINE_GRID
+from search_spaces.lstm import DISTRIBUTIONS
 from tests.conftest import ROOT
 from tests.stderr_lines import OPTIMIZE, foreign_lines
 
@@ -68,12 +73,67 @@ def test_study_reaches_its_target_with_each_baseline_once(finished_study) -> Non
 
 def test_every_trial_records_what_reports_read(finished_study) -> None:
     study = load(finished_study[0])
+    # One epoch per trial: none can be pruned (never after the last epoch), and none failed.
+    # Pruned trials from the CLI: test_a_trial_the_cli_prunes_records_what_reports_read.
+    assert {t.state for t in study.trials} == {TrialState.COMPLETE}
     for trial in study.trials:
-        if trial.state == TrialState.COMPLETE:
-            assert set(trial.user_attrs) >= COMPLETE_ATTRS, trial.number
-            assert trial.intermediate_values
-        elif trial.state == TrialState.PRUNED:
-            assert {"n_params", "train_seconds", "epochs_run"} <= set(trial.user_attrs)
+        assert set(trial.user_attrs) >= COMPLETE_ATTRS | {"seed", "sampler_seed"}, trial.number
+        assert trial.user_attrs["val_accuracy"] == trial.value
+        assert list(trial.intermediate_values) == [0]
+
+
+def test_a_trial_the_cli_prunes_records_what_reports_read(tiny_imdb: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    study = optuna.create_study(storage=url, study_name="rnn-design", direction="maximize")
+    small = BASELINE_GRID[0].config.as_params()  # LSTM(8)
+    for units in range(9, 14):  # five finished trials at 100% after both epochs
+        study.add_trial(
+            create_trial(
+                params={**small, "units": units},
+                distributions=DISTRIBUTIONS,
+                value=1.0,
+                intermediate_values={0: 1.0, 1: 1.0},
+            )
+        )
+    study.enqueue_trial(small)  # no baseline label: the median pruner may stop it
+    result = run_optimize(
+        "--trials", "6", "--epochs", "2", "--pruner", "median", "--data", str(tiny_imdb),
+        "--maxlen", "20", "--storage", url, "--cache-dir", str(tmp_path / "cache"),
+        "--seed", str(10**12),  # beyond NumPy's 32-bit seeds: every integer --seed works
+        "--learning-rate", "1e-6",  # the trial stays near chance: clearly below the others
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    study = optuna.load_study(storage=url, study_name="rnn-design")
+    trial = study.trials[5]
+    assert trial.state == TrialState.PRUNED
+    attrs = trial.user_attrs
+    assert {"n_params", "train_seconds", "val_accuracy", "device", "backend", "seed"} <= set(attrs)
+    assert attrs["epochs_run"] == 1 and list(trial.intermediate_values) == [0]
+    row = study_frame(study).iloc[5]
+    assert row["state"] == "PRUNED" and row["pruned_at_epoch"] == 1
+    assert row["val_accuracy"] == pytest.approx(trial.intermediate_values[0])
+
+
+def test_a_report_of_the_study_the_cli_trained(finished_study, tmp_path: Path) -> None:
+    from reports.build import build_report
+
+    study = load(finished_study[0])
+    out = tmp_path / "report"
+    data = build_report(study, out, ["png"])
+    rows = pd.read_csv(out / "trials.csv")
+    assert sorted(rows["number"]) == sorted(t.number for t in study.trials)
+    for trial in study.trials:
+        row = rows[rows["number"] == trial.number].iloc[0]
+        assert row["val_accuracy"] == pytest.approx(trial.value)
+        assert row["test_accuracy"] == pytest.approx(trial.user_attrs["test_accuracy"])
+        assert row["n_params"] == trial.user_attrs["n_params"]
+    # The notebook grid: every configuration measured, and the real model has its counts.
+    assert (data.baseline["state"] == "COMPLETE").all()
+    assert list(data.baseline["n_params"]) == list(data.baseline["notebook_params"])
+    md = (out / "report.md").read_text()
+    assert "rests on 15 complete trials" in md
+    assert (out / "importance.png").stat().st_size > 0
 
 
 def test_study_records_its_configuration(finished_study) -> None:
@@ -129,3 +189,29 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, flags: list[str], mess
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+@pytest.mark.parametrize(
+    ("url", "stored"),
+    [
+        ("postgresql://study:s3cret@db.example/rnn", "postgresql://study:***@db.example/rnn"),
+        (
+            "postgresql+psycopg://study@db.example:5433/rnn?password=s3cret&sslmode=require",
+            "postgresql+psycopg://study@db.example:5433/rnn?password=***&sslmode=require",
+        ),
+        ("journal:/tmp/s3cret-study.log", "journal:/tmp/s3cret-study.log"),  # no password there
+    ],
+)
+def test_the_recorded_configuration_holds_no_database_password(
+    url: str, stored: str, tiny_imdb: Path
+) -> None:
+    from study.data import Dataset
+    from study.optimize import parse_args, resolved_config
+
+    args = parse_args(["--storage", url, "--data", str(tiny_imdb)])
+    empty = np.zeros((0, 1))
+    data = Dataset(empty, empty, empty, empty, empty, empty, fingerprint="tree:x")
+    config = resolved_config(args, "jax", data)
+    assert config["storage"] == stored
+    if "journal" not in url:
+        assert "s3cret" not in json.dumps(config)

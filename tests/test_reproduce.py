@@ -120,7 +120,7 @@ def test_reproduce_trains_the_notebook_protocol_resumes_and_extends(
 
     other = run_reproduce(*flags, "--repeats", "3", "--dropout-style", "keras3", cwd=tmp_path)
     assert other.returncode == 2
-    assert "--dropout-style keras3 (the study has keras2)" in other.stderr.strip()
+    assert "--dropout-style keras2 (stored) vs keras3 (now)" in other.stderr.strip()
     assert len(other.stderr.strip().splitlines()) == 1
 
 

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import math
+import subprocess
+import sys
+
 import optuna
 import pytest
 
 from search_spaces import ModelConfig
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.lstm import DISTRIBUTIONS, suggest_params
+from tests.conftest import ROOT
 
 NOTEBOOK_PARAMS = [8553, 9617, 13281, 26753, 78273, 5361, 18129, 35153, 33321, 9641, 10185, 12361]
 
@@ -46,12 +51,55 @@ def test_suggest_params_returns_a_frozen_config() -> None:
         config.units = 8  # type: ignore[misc]
 
 
-def test_sampled_configs_stay_in_range() -> None:
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    for _ in range(30):
-        config = suggest_params(study.ask())
-        assert 8 <= config.units <= 256 and 4 <= config.embedding_dim <= 128
-        assert 1 <= config.layers <= 8 and 0 <= config.dropout <= 0.9
+def propose(sampler: optuna.samplers.BaseSampler, n: int) -> list[ModelConfig]:
+    """n configurations from the study's sampler, told a score so TPE leaves its start-up phase."""
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    configs = []
+    for _ in range(n):
+        trial = study.ask()
+        config = suggest_params(trial)
+        configs.append(config)
+        study.tell(trial, -abs(math.log(config.units / 32)) - config.dropout)
+    return configs
+
+
+def test_the_study_sampler_proposes_configs_inside_the_search_space() -> None:
+    from study.setup import make_sampler, sampler_seed
+
+    sampler = make_sampler(sampler_seed(0, concurrent=False))
+    assert isinstance(sampler, optuna.samplers.TPESampler) and sampler._constant_liar
+    configs = propose(sampler, 25)  # 10 random start-up trials, then TPE's own proposals
+    for config in configs:
+        for name, value in config.as_params().items():
+            dist = DISTRIBUTIONS[name]
+            assert dist._contains(dist.to_internal_repr(value)), (name, value)
+    # TPE's proposals, not random ones: after start-up it concentrates near units=32.
+    late = [abs(math.log(c.units / 32)) for c in configs[15:]]
+    early = [abs(math.log(c.units / 32)) for c in configs[:10]]
+    assert sum(late) / len(late) < sum(early) / len(early)
+
+
+def seeds_in_a_new_process(seed: int) -> tuple[int, int]:
+    code = (
+        "from study.setup import sampler_seed\n"
+        f"print(sampler_seed({seed}, concurrent=False), sampler_seed({seed}, concurrent=True))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    return int(out[0]), int(out[1])
+
+
+@pytest.mark.parametrize("seed", [0, -3, 2**70])
+def test_sampler_seeds_repeat_alone_and_differ_between_processes(seed: int) -> None:
+    from study.setup import make_sampler
+
+    alone_a, shared_a = seeds_in_a_new_process(seed)
+    alone_b, shared_b = seeds_in_a_new_process(seed)
+    assert alone_a == alone_b  # one process alone: the same command proposes the same trials
+    assert shared_a != shared_b  # processes that share a study are seeded apart
+    assert propose(make_sampler(alone_a), 3) == propose(make_sampler(alone_b), 3)
+    assert propose(make_sampler(shared_a), 3) != propose(make_sampler(shared_b), 3)
 
 
 @pytest.mark.parametrize("entry", BASELINE_GRID, ids=lambda e: e.label)

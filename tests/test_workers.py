@@ -6,7 +6,9 @@ PostgreSQL server started by the fixture), on tiny data.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -62,7 +64,7 @@ def wait_for_training(storage: str, proc: subprocess.Popen[str], timeout: float 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()[1][-2000:]
-        if not storage_file(storage).exists():
+        if not storage.startswith("postgresql") and not storage_file(storage).exists():
             time.sleep(0.5)  # let the worker create the storage before opening it here
             continue
         try:
@@ -74,6 +76,23 @@ def wait_for_training(storage: str, proc: subprocess.Popen[str], timeout: float 
                 return trial.number
         time.sleep(0.5)
     raise AssertionError("no trial started training in time")
+
+
+def with_one_small_trial(storage: str, count: int = 1) -> None:
+    """Creates the study with the notebook's LSTM(8) (and LSTM(16), ...) queued first.
+
+    A trial the test kills is retried on rerun with the same command (so the same --epochs);
+    a small model keeps its 40 epochs on tiny data quick, where a sampled one may be 8 layers.
+    """
+    from storage import open_storage
+
+    study = optuna.create_study(
+        storage=open_storage(storage, heartbeat=False),
+        study_name="rnn-design",
+        direction="maximize",
+    )
+    for entry in BASELINE_GRID[:count]:
+        study.enqueue_trial(entry.config.as_params())
 
 
 def storage_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
@@ -89,9 +108,12 @@ def test_four_workers_reach_the_target_exactly_once_each(
     kind: str, tiny_imdb: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     storage = storage_url(kind, tmp_path, request)
+    if kind == "postgresql":  # a password (the test server trusts every login, so any will do)
+        storage = storage.replace("//postgres@", "//postgres:s3cret@")
     cmd = optimize_cmd(tiny_imdb, storage, "--workers", "4", "--trials", "16", "--epochs", "1")
     result = run(cmd, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "s3cret" not in json.dumps(load(storage).user_attrs)  # recorded without it
     trials = load(storage).get_trials()
     assert len([t for t in trials if t.state in FINISHED]) == 16
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
@@ -104,20 +126,37 @@ def test_four_workers_reach_the_target_exactly_once_each(
     assert len(set(sampled)) == len(sampled)
 
 
+def test_the_same_command_on_two_hosts_proposes_different_configurations(
+    tiny_imdb: Path, tmp_path: Path
+) -> None:
+    # Two processes sharing one study (here one after the other, as a second host would join):
+    # seeded alike they drew the same configurations from TPE's random start-up phase.
+    storage = f"journal:{tmp_path / 'study.log'}"
+    for trials in ("1", "2"):
+        # A negative --seed, which NumPy refuses as a seed, works like any other.
+        flags = ("--trials", trials, "--epochs", "1", "--no-baseline", "--seed", "-5")
+        result = run(optimize_cmd(tiny_imdb, storage, *flags), tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+    first, second = load(storage).trials
+    assert first.params != second.params
+    assert first.user_attrs["sampler_seed"] != second.user_attrs["sampler_seed"]
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_killed_worker_is_failed_and_retried_on_rerun(
     kind: str, tiny_imdb: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     storage = storage_url(kind, tmp_path, request)
-    cmd = optimize_cmd(tiny_imdb, storage, "--trials", "3", "--epochs", "40", "--no-baseline")
+    with_one_small_trial(storage)
+    cmd = optimize_cmd(tiny_imdb, storage, "--trials", "1", "--epochs", "40")
     proc = start(cmd, tmp_path)
     killed = wait_for_training(storage, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert load(storage).trials[killed].state == TrialState.RUNNING  # nobody cleaned up
 
-    # The same command again, with shorter trials so the test stays quick.
-    rerun = run(optimize_cmd(tiny_imdb, storage, "--trials", "3", "--epochs", "2"), tmp_path)
+    # The same command again (other --epochs would be refused: they change results).
+    rerun = run(cmd, tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert f"re-queued trial(s) [{killed}]" in rerun.stderr
     trials = load(storage).trials
@@ -126,8 +165,58 @@ def test_killed_worker_is_failed_and_retried_on_rerun(
     retries = [t for t in trials if t.system_attrs.get("failed_trial") == killed]
     assert len(retries) == 1 and retries[0].params == trials[killed].params
     assert retries[0].state in FINISHED
-    assert len([t for t in trials if t.state in FINISHED]) == 3
+    assert len([t for t in trials if t.state in FINISHED]) == 1
     assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_worker_killed_on_another_host_is_recovered_through_the_heartbeat(
+    kind: str, tiny_imdb: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    storage = storage_url(kind, tmp_path, request)
+    # The study's last trial: its worker dies, and until the heartbeat says so it counts as
+    # running, which used to leave every rerun saying "target reached" one trial short.
+    with_one_small_trial(storage)
+    cmd = optimize_cmd(
+        tiny_imdb, storage, "--trials", "1", "--epochs", "40", "--heartbeat-grace", "2"
+    )
+    proc = start(cmd, tmp_path)
+    killed = wait_for_training(storage, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    study = load(storage)
+    # As if it had run on host B: this host cannot see that process, only its silence.
+    study._storage.set_trial_user_attr(
+        study.trials[killed]._trial_id, "worker", "host-b:boot-b:4026531836:4242:1234"
+    )
+    time.sleep(3)  # longer than --heartbeat-grace
+
+    rerun = run(cmd, tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    trials = load(storage).trials
+    assert trials[killed].state == TrialState.FAIL
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == killed]
+    assert len(retries) == 1 and retries[0].params == trials[killed].params
+    assert retries[0].state in FINISHED
+    assert len([t for t in trials if t.state in FINISHED]) == 1
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+
+def test_a_worker_killed_outright_makes_the_run_exit_with_its_signal(
+    tiny_imdb: Path, tmp_path: Path
+) -> None:
+    storage = f"journal:{tmp_path / 'study.log'}"
+    with_one_small_trial(storage, count=2)
+    cmd = optimize_cmd(tiny_imdb, storage, "--workers", "2", "--trials", "2", "--epochs", "40")
+    proc = start(cmd, tmp_path)
+    number = wait_for_training(storage, proc)
+    owner = load(storage).trials[number].user_attrs["worker"]  # ...:pid:start-time
+    os.kill(int(owner.split(":")[-2]), signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=600)
+    # The shell's convention, 128 + signal number; sys.exit(-9) would have made it 247.
+    assert proc.returncode == 128 + signal.SIGKILL, stderr[-3000:]
+    assert "was killed by SIGKILL" in stderr
+    assert "Traceback" not in stderr
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -170,3 +259,94 @@ def test_diverging_trials_fail_with_reason_and_stop_after_the_limit(
     for trial in trials:
         assert "NaN" in trial.user_attrs["fail_reason"]
         assert "n_params" in trial.user_attrs
+
+
+def dead_local_owner() -> str:
+    """The owner id of a process of this host that has exited."""
+    from study.workers import owner_id
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        owner = owner_id(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+    return owner
+
+
+def running_trial(study: optuna.Study, owner: str) -> int:
+    from study.workers import OWNER_ATTR
+
+    trial = study.ask({"units": optuna.distributions.IntDistribution(8, 256, log=True)})
+    trial.set_user_attr(OWNER_ATTR, owner)
+    return trial.number
+
+
+def test_two_processes_recovering_the_same_dead_trial_retry_it_once(tmp_path: Path) -> None:
+    from study.workers import recover_dead_trials
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    first = optuna.create_study(storage=url, study_name="s", direction="maximize")
+    number = running_trial(first, dead_local_owner())
+    second = optuna.load_study(storage=url, study_name="s")
+    # The second process listed the RUNNING trials just before the first one recovered it.
+    seen = second.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    assert recover_dead_trials(first) == [number]
+    second.get_trials = lambda *a, **k: seen  # type: ignore[method-assign]
+    assert recover_dead_trials(second) == []  # lost the race: no traceback, no second retry
+    trials = first.get_trials()
+    assert trials[number].state == TrialState.FAIL
+    assert [t.state for t in trials if t.number != number] == [TrialState.WAITING]
+
+
+def in_other_pid_namespace(code: str) -> subprocess.Popen[str]:
+    """Runs Python in a new PID namespace with its own /proc, as a container's process runs."""
+    unshare = shutil.which("unshare")
+    probe = subprocess.run(
+        [unshare or "unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True
+    ) if unshare else None  # fmt: skip
+    if probe is None or probe.returncode != 0:
+        reason = "unshare cannot create a PID namespace here (needs root / CAP_SYS_ADMIN)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [unshare, "--pid", "--fork", "--mount-proc", sys.executable, "-c", code],
+        env=env, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def test_a_live_trial_in_another_pid_namespace_with_our_host_name_is_left_alone(
+    tmp_path: Path,
+) -> None:
+    from study.workers import recover_dead_trials
+
+    # A container sharing this host's name (or run with --net=host) has its own PID numbers.
+    proc = in_other_pid_namespace(
+        "import sys, time\nfrom study.workers import owner_id\n"
+        "print(owner_id(), flush=True)\ntime.sleep(120)"
+    )
+    try:
+        assert proc.stdout is not None
+        owner = proc.stdout.readline().strip()
+        assert owner, "the process in the other namespace printed no owner id"
+        study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'ns.db'}", study_name="s")
+        number = running_trial(study, owner)
+        assert proc.poll() is None  # its owner is alive
+        assert recover_dead_trials(study) == []
+        assert study.trials[number].state == TrialState.RUNNING
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_owner_on_another_machine_with_our_host_name_is_not_judged_here() -> None:
+    from study.workers import owner_alive, owner_id
+
+    mine = owner_id()
+    assert owner_alive(mine) is True
+    host, boot, namespace, pid, start = mine.split(":")
+    assert owner_alive(":".join([host, "another-boot-id", namespace, pid, start])) is None
+    assert owner_alive(":".join([host, boot, "4026531999", "999999", start])) is None
+    assert owner_alive(":".join([host, boot, namespace, "999999", start])) is False

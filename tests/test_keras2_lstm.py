@@ -236,3 +236,21 @@ def test_the_same_semantics_hold_under_tensorflow() -> None:
     )
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "4 passed" in proc.stdout
+
+
+@pytest.mark.parametrize("rate", [0.05, 0.4, 0.5, 0.9])
+def test_jax_masks_drop_the_rate_asked_for_and_keep_a_mean_of_one(rate: float) -> None:
+    import jax
+
+    from study.keras2_lstm import jax_mask
+
+    mask = np.asarray(jax_mask(jax.random.PRNGKey(3), (64, 80, 4, 9), rate, "float32"))
+    dropped = (mask == 0).mean()
+    assert abs(dropped - rate) < 4 * np.sqrt(rate * (1 - rate) / mask.size)
+    assert len(np.unique(mask)) == 2
+    # The kept entries carry the exact inverse of the kept fraction the 16 bits give.
+    kept_fraction = 1 - round(rate * 2**16) / 2**16
+    assert np.unique(mask)[1] == pytest.approx(1 / kept_fraction, rel=1e-6)
+    assert kept_fraction == pytest.approx(1 - rate, rel=1e-4)
+    other = np.asarray(jax_mask(jax.random.PRNGKey(4), (64, 80, 4, 9), rate, "float32"))
+    assert (mask != other).any()

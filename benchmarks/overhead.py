@@ -76,7 +76,7 @@ def run_study(url: str, n_trials: int) -> tuple[list[float], list[float]]:
     from optuna.trial import TrialState
 
     from storage import open_storage
-    from study.setup import make_pruner, make_sampler, open_study
+    from study.study_setup import make_pruner, make_sampler, open_study
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     finished = (TrialState.COMPLETE, TrialState.PRUNED)

@@ -28,9 +28,9 @@ from storage import StorageError, open_storage, tune_for_writing
 from study import optimize
 from study.backend import select_backend
 from study.data import DataError, load_dataset
-from study.objectives import name_metrics
+from study.directions import name_metrics
 from study.reruns import Candidate, enqueue_missing, run_waiting, waiting
-from study.setup import recorded_settings
+from study.study_setup import recorded_settings
 
 #: Added to the study's seed for the repeats, so that no repeat reuses a seed of the study's own
 #: trials (each trial's Keras seed is hashed from the study's seed and the trial's number,

@@ -37,8 +37,8 @@ from storage import (
 )
 from study.backend import select_backend
 from study.data import DataError, Dataset, DataSettings, default_cache_dir, load_dataset
-from study.objectives import DIRECTIONS, AccuracyAndParams, is_multi
-from study.setup import (
+from study.directions import DIRECTIONS, AccuracyAndParams, is_multi
+from study.study_setup import (
     PRUNERS,
     StudySetupError,
     make_pruner,
@@ -462,7 +462,7 @@ def run_workers(args: argparse.Namespace, argv: list[str], study: optuna.Study) 
     """Runs ``--workers`` processes against the study's storage and shows their progress.
 
     Each worker loads the (cached) data, opens the storage and runs trials with its own sampler
-    seed (``study.setup.sampler_seed``), so they propose different configurations. The parent
+    seed (``study.study_setup.sampler_seed``), so they propose different configurations. The parent
     only watches the storage.
     """
     ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no Keras state is shared

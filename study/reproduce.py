@@ -30,9 +30,9 @@ from storage import StorageError, open_storage, release, tune_for_writing
 from study import optimize
 from study.backend import select_backend
 from study.data import DataError, DataSettings, load_notebook_protocol
-from study.objectives import name_metrics
+from study.directions import name_metrics
 from study.reruns import Candidate, enqueue_missing, run_waiting, waiting
-from study.setup import StudySetupError, make_sampler, open_study
+from study.study_setup import StudySetupError, make_sampler, open_study
 from study.workers import exit_code
 
 #: Added to ``--seed`` for the reproduction's trial seeds, apart from the study's and the

@@ -23,7 +23,7 @@ def _loaded_after(import_line: str) -> set[str]:
 @pytest.mark.parametrize(
     "module",
     ["search_spaces", "search_spaces.lstm", "search_spaces.baseline", "storage", "reports",
-     "study.setup", "study.optimize", "study.confirm", "study.reproduce", "study.reruns",
+     "study.study_setup", "study.optimize", "study.confirm", "study.reproduce", "study.reruns",
      "reports.__main__", "reports.build", "reports.reproduction",
      "reports.plots"],
 )  # fmt: skip

@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from search_spaces.baseline import BASELINE_GRID
 from study.data import DataSettings, load_dataset
-from study.setup import enqueue_baseline
+from study.study_setup import enqueue_baseline
 from study.train import TrainSettings
 
 COMPLETE_ATTRS = {
@@ -152,7 +152,7 @@ def test_the_study_pruners_stop_a_clearly_worse_trial(tiny_data, name: str) -> N
     from optuna.trial import create_trial
 
     from search_spaces.lstm import DISTRIBUTIONS
-    from study.setup import make_pruner
+    from study.study_setup import make_pruner
 
     epochs = 5
     # Named: hyperband assigns trials to brackets by a hash of the study's name and their number.

@@ -17,7 +17,7 @@ from optuna.study import StudyDirection
 
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.lstm import DISTRIBUTIONS
-from study.objectives import name_metrics
+from study.directions import name_metrics
 from study.seeds import derive_seed
 from study.workers import owner_id
 

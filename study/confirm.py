@@ -25,7 +25,7 @@ from reports.load import ReportInputError, confirm_study_name, load_study_readon
 from reports.tables import PARAMS, complete, config_key, study_frame
 from search_spaces.baseline import BASELINE_GRID
 from storage import StorageError, open_storage, tune_for_writing
-from study import optimize
+from study import cli, optimize_args
 from study.backend import select_backend
 from study.data import DataError, load_dataset
 from study.directions import name_metrics
@@ -45,7 +45,7 @@ FLAGS = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m study.confirm`` (data flags are study.optimize's)."""
-    p = optimize.OneLineParser(
+    p = cli.OneLineParser(
         prog="python -m study.confirm",
         description="Re-train the top-K configurations of a study and the notebook's 14 "
         "R times with other seeds, into the study <NAME>-confirm. Data and training flags "
@@ -53,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         "what the study recorded. Rerunning resumes.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--storage", default=optimize.DEFAULT_STORAGE, help="Optuna storage URL")
-    p.add_argument("--study-name", default=optimize.DEFAULT_STUDY, help="the study to confirm")
+    p.add_argument("--storage", default=cli.DEFAULT_STORAGE, help="Optuna storage URL")
+    p.add_argument("--study-name", default=cli.DEFAULT_STUDY, help="the study to confirm")
     p.add_argument("--top", type=int, default=3, help="best distinct configurations to repeat")
     p.add_argument("--repeats", type=int, default=3, help="runs per configuration")
     p.add_argument(
@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     recorded = recorded_settings(study)
-    settings = optimize.parse_args(settings_argv(recorded, rest))
+    settings = optimize_args.parse_args(settings_argv(recorded, rest))
     wanted = candidates(study, args.top, baseline=not args.no_baseline)
     if not wanted:
         print(
@@ -136,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     backend = select_backend(settings.backend, compilation_cache=settings.cache_dir / "jax")
     try:
-        data = load_dataset(optimize.data_settings(settings))
+        data = load_dataset(cli.data_settings(settings))
         storage = open_storage(args.storage)  # with heartbeat: this process writes trials
         tune_for_writing(storage)
     except (DataError, StorageError) as exc:

@@ -27,7 +27,7 @@ from reports.reproduction import reproduce_study_name, reproduction_table, verdi
 from reports.tables import config_key, study_frame
 from search_spaces.baseline import BASELINE_GRID
 from storage import StorageError, open_storage, release, tune_for_writing
-from study import optimize
+from study import cli
 from study.backend import select_backend
 from study.data import DataError, DataSettings, load_notebook_protocol
 from study.directions import name_metrics
@@ -56,7 +56,7 @@ SHOWN_COLUMNS = {
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m study.reproduce``."""
-    p = optimize.OneLineParser(
+    p = cli.OneLineParser(
         prog="python -m study.reproduce",
         description="Train the notebook's 14 configurations under its own protocol (all "
         "training reviews, validation on the test set, 5 epochs, batch 32) --repeats times "
@@ -64,10 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
         "Rerunning resumes.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--storage", default=optimize.DEFAULT_STORAGE, help="Optuna storage URL")
+    p.add_argument("--storage", default=cli.DEFAULT_STORAGE, help="Optuna storage URL")
     p.add_argument(
         "--study-name",
-        default=optimize.DEFAULT_STUDY,
+        default=cli.DEFAULT_STUDY,
         help="the reproduction is stored as the study <NAME>-reproduce",
     )
     p.add_argument("--repeats", type=int, default=3, help="runs per configuration")
@@ -78,8 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
         "3: dropout, 4: layers)",
     )
     p.add_argument("--seed", type=int, default=0, help="seeds every run's Keras seed")
-    optimize.add_data_arguments(p, val_split=False)
-    optimize.add_training_arguments(p)
+    cli.add_data_arguments(p, val_split=False)
+    cli.add_training_arguments(p)
     return p
 
 

@@ -11,7 +11,7 @@ from optuna.trial import create_trial
 
 from search_spaces.lstm import DISTRIBUTIONS
 from study.data import fingerprint_source
-from study.optimize import build_parser
+from study.optimize_args import build_parser
 from study.study_setup import FREE_SETTINGS, RESULT_SETTINGS, StudySetupError, check_settings
 from tests.test_optimize_cli import run_optimize
 

@@ -31,6 +31,7 @@ from study.cli import add_storage_arguments, command_parser, data_settings, inpu
 from study.data import DataError, load_dataset
 from study.directions import name_metrics
 from study.reruns import Candidate, enqueue_missing, run_waiting, waiting
+from study.run import build_objective
 from study.study_setup import recorded_settings
 
 #: Added to the study's seed for the repeats, so that no repeat reuses a seed of the study's own
@@ -165,22 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         file=sys.stderr,
     )
     if todo:
-        from study.objective import Objective, trial_errors  # imports Keras
-        from study.train import TrainSettings
+        from study.objective import trial_errors  # imports Keras
 
-        objective = Objective(
-            data,
-            TrainSettings(
-                epochs=settings.epochs,
-                batch_size=settings.batch_size,
-                learning_rate=settings.learning_rate,
-            ),
-            vocab_size=settings.max_features,
-            sequence_length=settings.maxlen,
-            seed=settings.seed + SEED_OFFSET,
-            pruning=False,
-            dropout_style=settings.dropout_style,
-            vectorize=settings.repeat_mode == "vectorized",
+        objective = build_objective(
+            settings, data, seed=settings.seed + SEED_OFFSET, pruning=False
         )
         code = run_waiting(confirm, objective, trial_errors())
         if code:

@@ -41,6 +41,7 @@ from study.cli import (
 from study.data import DataError, load_notebook_protocol
 from study.directions import name_metrics
 from study.reruns import Candidate, enqueue_missing, run_waiting, waiting
+from study.run import build_objective
 from study.study_setup import StudySetupError, make_sampler, open_study
 from study.workers import exit_code
 
@@ -179,21 +180,9 @@ def _run(args: argparse.Namespace, backend: str) -> int:
 
 
 def _train(study: optuna.Study, data: Any, args: argparse.Namespace) -> int:
-    from study.objective import Objective, trial_errors  # imports Keras
-    from study.train import TrainSettings
+    from study.objective import trial_errors  # imports Keras
 
-    objective = Objective(
-        data,
-        TrainSettings(
-            epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate
-        ),
-        vocab_size=args.max_features,
-        sequence_length=args.maxlen,
-        seed=args.seed + SEED_OFFSET,
-        pruning=False,
-        dropout_style=args.dropout_style,
-        vectorize=args.repeat_mode == "vectorized",
-    )
+    objective = build_objective(args, data, seed=args.seed + SEED_OFFSET, pruning=False)
     return run_waiting(study, objective, trial_errors())
 
 

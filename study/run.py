@@ -1,8 +1,9 @@
-"""One process's share of a study: set the process up, then run trials until the target.
+"""Trials in this process: set the process up, build the objective, run until the target.
 
 ``python -m study.optimize`` runs trials in its own process (``--workers 1``) or in each worker
 process it spawns (``study.parallel``); both go through ``set_up_process`` and ``run_worker``.
-Keras is imported only inside ``run_worker``, once ``set_up_process`` has chosen the backend.
+``study.confirm`` and ``study.reproduce`` build their objective with ``build_objective`` too.
+Keras is imported only inside those functions, once the backend has been chosen.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
@@ -30,6 +31,9 @@ from study.workers import (
     install_signal_handlers,
 )
 
+if TYPE_CHECKING:
+    from study.objective import Objective
+
 
 def set_up_process(args: argparse.Namespace) -> str:
     """What the main process and every worker do first; returns the backend chosen."""
@@ -44,6 +48,38 @@ def process_sampler_seed(args: argparse.Namespace) -> int:
     """This process's TPE seed: apart from every other process's whenever they can coexist."""
     concurrent = args.workers > 1 or kind_of(args.storage) != "sqlite"
     return sampler_seed(args.seed, concurrent=concurrent)
+
+
+def build_objective(
+    args: argparse.Namespace, data: Dataset, *, seed: int, pruning: bool, **options: Any
+) -> Objective:
+    """The Optuna objective that trains as the command line's training flags say.
+
+    Imports Keras: call it once the backend is chosen (``select_backend``).
+
+    Args:
+        args: A parsed command line with the data and training flags (``study.cli``).
+        data: The loaded data.
+        seed: The seed each trial's Keras seed is derived from.
+        pruning: Whether the pruner may stop a trial after an epoch.
+        **options: Further ``Objective`` options (``repeats``, ``record``).
+    """
+    from study.objective import Objective  # imports Keras, now with its backend
+    from study.train import TrainSettings
+
+    return Objective(
+        data,
+        TrainSettings(
+            epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate
+        ),
+        vocab_size=args.max_features,
+        sequence_length=args.maxlen,
+        seed=seed,
+        pruning=pruning,
+        dropout_style=args.dropout_style,
+        vectorize=args.repeat_mode == "vectorized",
+        **options,
+    )
 
 
 def run_worker(
@@ -62,21 +98,14 @@ def run_worker(
         0 when the target is reached, 1 after ``--max-failures`` failures in a row, 130/143 when
         interrupted by SIGINT/SIGTERM.
     """
-    from study.objective import Objective, trial_errors  # imports Keras, now with its backend
-    from study.train import TrainSettings
+    from study.objective import trial_errors  # imports Keras, now with its backend
 
-    objective = Objective(
+    objective = build_objective(
+        args,
         data,
-        TrainSettings(
-            epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate
-        ),
-        vocab_size=args.max_features,
-        sequence_length=args.maxlen,
         seed=args.seed,
         pruning=args.pruner != "none",
-        dropout_style=args.dropout_style,
         repeats=args.repeats,
-        vectorize=args.repeat_mode == "vectorized",
         record={"sampler_seed": process_sampler_seed(args)},
     )
     # A trial counts as running only while its worker lives: fail (and re-queue) the trials whose

@@ -33,6 +33,15 @@ def test_light_modules_do_not_import_keras(module: str) -> None:
     assert not loaded & set(HEAVY), f"{module} imports {loaded & set(HEAVY)}"
 
 
+def test_the_study_layer_imports_reports_only_in_the_commands_that_print_its_tables() -> None:
+    # study.confirm and study.reproduce print report tables; everything else in study/ stands
+    # below reports/ (which may import the light study.cli).
+    modules = ("study.optimize", "study.cli", "study.optimize_args", "study.run",
+               "study.parallel", "study.stopping", "study.progress", "study.study_setup",
+               "study.directions", "study.reruns", "study.workers")  # fmt: skip
+    assert "reports" not in _loaded_after("\n".join(f"import {m}" for m in modules))
+
+
 def test_model_builder_does_not_import_optuna() -> None:
     assert "optuna" not in _loaded_after("import study.model")
 

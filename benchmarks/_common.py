@@ -6,6 +6,7 @@ repository root; importing this module first puts the root on ``sys.path`` for t
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -14,11 +15,14 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+if TYPE_CHECKING:
+    from study.data import DataSettings
 
 RESULTS = ROOT / "benchmarks" / "results"
 #: The full dataset used by the committed figures; pass --data to use another copy.
@@ -72,6 +76,59 @@ def write_json(path: Path, payload: Mapping[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"machine": machine(), **payload}, indent=2) + "\n")
     print(f"\nwrote {path}", file=sys.stderr)
+
+
+def show_and_save(
+    out: Path, columns: Sequence[str], *, note: str | None = None, **payload: Any
+) -> int:
+    """The end of a benchmark: its rows as a Markdown table on stdout, then its JSON file.
+
+    Args:
+        out: The JSON file (``--out``).
+        columns: The table's columns, in order.
+        note: A line printed under the table, if any.
+        **payload: What the file holds besides the machine, in this order; ``rows`` is the
+            table.
+
+    Returns:
+        0, the benchmark's exit code.
+    """
+    print(markdown_table(payload["rows"], columns))
+    if note is not None:
+        print(note)
+    write_json(out, payload)
+    return 0
+
+
+def check_epochs_and_configs(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, configs: Mapping[str, Any]
+) -> None:
+    """Refuses fewer than 2 ``--epochs`` (first and steady epochs) and unknown ``--configs``."""
+    if args.epochs < 2:
+        parser.error(f"--epochs must be at least 2 (first and steady epochs), got {args.epochs}")
+    for name in args.configs.split(","):
+        if name not in configs:
+            parser.error(f"--configs: unknown config {name!r}, choose from {', '.join(configs)}")
+
+
+def worker_data(args: argparse.Namespace, seed: int = 0) -> DataSettings:
+    """The data a benchmark worker trains on: ``--data``, ``--limit-train``, ``--limit-test``.
+
+    Encoded once and cached in the study's own cache folder, as the study's commands do.
+
+    Args:
+        args: The benchmark's command line.
+        seed: Seed of the subsets and the validation split.
+    """
+    from study.data import DataSettings, default_cache_dir
+
+    return DataSettings(
+        source=args.data,
+        limit_train=args.limit_train,
+        limit_test=args.limit_test,
+        seed=seed,
+        cache_dir=default_cache_dir(),
+    )
 
 
 def default_out(name: str) -> Path:

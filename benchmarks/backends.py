@@ -18,7 +18,13 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import DEFAULT_DATA, default_out, markdown_table, run_worker, write_json
+from benchmarks._common import (
+    DEFAULT_DATA,
+    check_epochs_and_configs,
+    default_out,
+    run_worker,
+    show_and_save,
+)
 from benchmarks.training import CONFIGS, TRIAL_EPOCHS, summarize
 
 BACKENDS = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
@@ -33,11 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=default_out("backends"))
     args = p.parse_args(argv)
-    if args.epochs < 2:
-        p.error(f"--epochs must be at least 2 (first and steady epochs), got {args.epochs}")
-    for name in args.configs.split(","):
-        if name not in CONFIGS:
-            p.error(f"--configs: unknown config {name!r}, choose from {', '.join(CONFIGS)}")
+    check_epochs_and_configs(p, args, CONFIGS)
     return args
 
 
@@ -69,20 +71,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"backends installed: {', '.join(installed)}; not installed: {', '.join(skipped)}")
     print(f"(5-epoch trial {'measured' if args.epochs == TRIAL_EPOCHS else 'extrapolated'})\n")
     columns = ["config", "backend", "first_epoch_s", "steady_epoch_s", "test_eval_s", "trial5_s"]
-    print(markdown_table(rows, [*columns, "vs_fastest", "val_accuracy", "test_accuracy"]))
     per_backend = {
         b: statistics.median(r["trial5_s"] for r in rows if r["backend"] == b) for b in installed
     }
-    write_json(
+    return show_and_save(
         args.out,
-        {
-            "benchmark": "backends",
-            "installed": installed,
-            "rows": rows,
-            "median_trial5_s": per_backend,
-        },
+        [*columns, "vs_fastest", "val_accuracy", "test_accuracy"],
+        benchmark="backends",
+        installed=installed,
+        rows=rows,
+        median_trial5_s=per_backend,
     )
-    return 0
 
 
 if __name__ == "__main__":

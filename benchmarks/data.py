@@ -19,7 +19,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import DEFAULT_DATA, default_out, markdown_table, write_json
+from benchmarks._common import DEFAULT_DATA, default_out, show_and_save
 from study.data import DataSettings, load_dataset
 
 
@@ -56,12 +56,15 @@ def main(argv: list[str] | None = None) -> int:
         {"load": "cached (median)", "seconds": statistics.median(cached), "runs": len(cached)},
     ]
     print(f"data: {args.data}; splits {sizes}\n")
-    print(markdown_table(rows, ["load", "seconds", "runs"]))
-    write_json(
+    return show_and_save(
         args.out,
-        {"benchmark": "data", "data": args.data, "sizes": sizes, "rows": rows, "cached": cached},
+        ["load", "seconds", "runs"],
+        benchmark="data",
+        data=args.data,
+        sizes=sizes,
+        rows=rows,
+        cached=cached,
     )
-    return 0
 
 
 if __name__ == "__main__":

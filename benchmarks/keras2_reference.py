@@ -32,7 +32,14 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import DEFAULT_DATA, default_out, markdown_table, run_worker, write_json
+from benchmarks._common import (
+    DEFAULT_DATA,
+    default_out,
+    markdown_table,
+    run_worker,
+    worker_data,
+    write_json,
+)
 
 IMPLEMENTATIONS = ("tf_keras", "keras2", "keras3")
 #: The notebook's Part 3: LSTM(8) on Embedding(1000, 32), dropout D, recurrent dropout 0.5.
@@ -72,16 +79,9 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     if args.worker != "tf_keras":
         os.environ["KERAS_BACKEND"] = "jax"
-    from study.data import DataSettings, default_cache_dir, load_notebook_protocol
+    from study.data import load_notebook_protocol
 
-    data = load_notebook_protocol(
-        DataSettings(
-            source=args.data,
-            limit_train=args.limit_train,
-            limit_test=args.limit_test,
-            cache_dir=default_cache_dir(),
-        )
-    )
+    data = load_notebook_protocol(worker_data(args))
     dropout, recurrent = (float(r) for r in args.config.split("/"))
     if args.worker == "tf_keras":
         import tf_keras as keras_impl

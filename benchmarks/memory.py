@@ -44,7 +44,7 @@ def main() -> int:
 
     from study.data import DataSettings, default_cache_dir, load_dataset
     from study.objective import Objective, trial_errors
-    from study.setup import enqueue_baseline
+    from study.study_setup import enqueue_baseline
     from study.train import TrainSettings
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)

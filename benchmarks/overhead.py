@@ -35,7 +35,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import RESULTS, default_out, markdown_table, write_json
+from benchmarks._common import RESULTS, default_out, show_and_save
 
 STORAGES = ("sqlite", "journal", "postgresql")
 EPOCHS = 5
@@ -76,7 +76,7 @@ def run_study(url: str, n_trials: int) -> tuple[list[float], list[float]]:
     from optuna.trial import TrialState
 
     from storage import open_storage
-    from study.setup import make_pruner, make_sampler, open_study
+    from study.study_setup import make_pruner, make_sampler, open_study
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     finished = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -249,19 +249,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"reference trial: {reference} s ({reference_from})\n")
     columns = ["storage", "trials", "mean_ms", "median_ms", "last10_mean_ms", "cpu_mean_ms"]
     columns.append("pct_of_trial")
-    print(markdown_table(rows, [*columns, "note"]))
-    write_json(
+    return show_and_save(
         args.out,
-        {
-            "benchmark": "overhead",
-            "trials": args.trials,
-            "reference_trial_s": reference,
-            "reference_from": reference_from,
-            "rows": rows,
-            "raw": raw,
-        },
+        [*columns, "note"],
+        benchmark="overhead",
+        trials=args.trials,
+        reference_trial_s=reference,
+        reference_from=reference_from,
+        rows=rows,
+        raw=raw,
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import DEFAULT_DATA, ROOT, default_out, markdown_table, write_json
+from benchmarks._common import DEFAULT_DATA, ROOT, default_out, show_and_save, write_json
 
 PRUNERS = ("none", "median", "hyperband")
 
@@ -128,12 +128,13 @@ def main(argv: list[str] | None = None) -> int:
         "best_val_diff_pp",
         "best_test_accuracy",
     ]
-    print(markdown_table(rows, columns))
-    write_json(
+    return show_and_save(
         args.out,
-        {"benchmark": "pruning", "settings": vars(args) | {"out": str(args.out)}, "rows": rows},
+        columns,
+        benchmark="pruning",
+        settings=vars(args) | {"out": str(args.out)},
+        rows=rows,
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -30,7 +30,15 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import DEFAULT_DATA, default_out, markdown_table, run_worker, write_json
+from benchmarks._common import (
+    DEFAULT_DATA,
+    check_epochs_and_configs,
+    default_out,
+    markdown_table,
+    run_worker,
+    worker_data,
+    write_json,
+)
 from search_spaces.config import ModelConfig
 
 CONFIGS: dict[str, ModelConfig] = {
@@ -56,11 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--config", help=argparse.SUPPRESS)
     p.add_argument("--seeds", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.epochs < 2:
-        p.error(f"--epochs must be at least 2 (first and steady epochs), got {args.epochs}")
-    for name in args.configs.split(","):
-        if name not in CONFIGS:
-            p.error(f"--configs: unknown config {name!r}, choose from {', '.join(CONFIGS)}")
+    check_epochs_and_configs(p, args, CONFIGS)
     try:
         args.repeats = sorted({int(r) for r in args.repeats.split(",")})
     except ValueError:
@@ -74,17 +78,10 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     """One vectorized training of several seeds, or one single run, in this process."""
     os.environ["KERAS_BACKEND"] = "jax"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from study.data import DataSettings, default_cache_dir, load_dataset
+    from study.data import load_dataset
     from study.train import TrainSettings, even_eval_batch_size
 
-    data = load_dataset(
-        DataSettings(
-            source=args.data,
-            limit_train=args.limit_train,
-            limit_test=args.limit_test,
-            cache_dir=default_cache_dir(),
-        )
-    )
+    data = load_dataset(worker_data(args))
     seeds = [int(s) for s in args.seeds.split(",")]
     config = CONFIGS[args.config]
     sizes = (len(data.y_val), len(data.y_test))

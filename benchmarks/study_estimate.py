@@ -25,7 +25,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import RESULTS, default_out, markdown_table, write_json
+from benchmarks._common import RESULTS, default_out, show_and_save
 from benchmarks.training import CONFIGS
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.config import ModelConfig
@@ -127,9 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(f"cost model: {json.dumps({k: round(v, 4) for k, v in model.items()})}")
     print(f"median pruning saves {100 * saved:.0f}% of sampled trials' epochs\n")
-    print(markdown_table(rows, ["part", "minutes"]))
-    write_json(args.out, {"benchmark": "study_estimate", "model": model, "rows": rows})
-    return 0
+    return show_and_save(
+        args.out, ["part", "minutes"], benchmark="study_estimate", model=model, rows=rows
+    )
 
 
 if __name__ == "__main__":

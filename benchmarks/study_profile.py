@@ -27,7 +27,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import default_out, markdown_table, write_json
+from benchmarks._common import default_out, show_and_save
 
 PARTS = ("compile", "train", "test", "other")
 
@@ -107,22 +107,17 @@ def main(argv: list[str] | None = None) -> int:
     start = min(t.datetime_start for t in trials if t.datetime_start is not None)
     end = max(t.datetime_complete for t in trials if t.datetime_complete is not None)
     study_wall = (end - start).total_seconds()
-    print(markdown_table(rows, list(rows[0])))
-    print(
-        f"\nstudy wall time {study_wall:.0f} s ({study_wall / 60:.1f} min) from the first trial's "
-        f"start to the last one's end; trials' own wall time {total['wall s']:.0f} s"
-    )
-    write_json(
+    return show_and_save(
         args.out,
-        {
-            "benchmark": "study_profile",
-            "study": args.study_name,
-            "study_wall_s": study_wall,
-            "rows": rows,
-            "config": study.user_attrs.get("config"),
-        },
+        list(rows[0]),
+        note=f"\nstudy wall time {study_wall:.0f} s ({study_wall / 60:.1f} min) from the first "
+        f"trial's start to the last one's end; trials' own wall time {total['wall s']:.0f} s",
+        benchmark="study_profile",
+        study=args.study_name,
+        study_wall_s=study_wall,
+        rows=rows,
+        config=study.user_attrs.get("config"),
     )
-    return 0
 
 
 if __name__ == "__main__":

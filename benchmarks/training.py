@@ -28,7 +28,15 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import DEFAULT_DATA, default_out, markdown_table, run_worker, write_json
+from benchmarks._common import (
+    DEFAULT_DATA,
+    check_epochs_and_configs,
+    default_out,
+    run_worker,
+    show_and_save,
+    worker_data,
+    write_json,
+)
 from search_spaces.config import ModelConfig
 
 #: The notebook configurations the issue names (label, config).
@@ -55,11 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=default_out("training"))
     p.add_argument("--worker", choices=PATHS, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.epochs < 2:
-        p.error(f"--epochs must be at least 2 (first and steady epochs), got {args.epochs}")
-    for name in args.configs.split(","):
-        if name not in CONFIGS:
-            p.error(f"--configs: unknown config {name!r}, choose from {', '.join(CONFIGS)}")
+    check_epochs_and_configs(p, args, CONFIGS)
     for path in args.paths.split(","):
         if path not in PATHS:
             p.error(f"--paths: unknown path {path!r}, choose from {', '.join(PATHS)}")
@@ -75,17 +79,9 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np
 
-    from study.data import DataSettings, default_cache_dir, load_dataset
+    from study.data import load_dataset
 
-    data = load_dataset(
-        DataSettings(
-            source=args.data,
-            limit_train=args.limit_train,
-            limit_test=args.limit_test,
-            seed=args.seed,
-            cache_dir=default_cache_dir(),
-        )
-    )
+    data = load_dataset(worker_data(args, seed=args.seed))
     import keras
 
     from study.model import build_model
@@ -222,21 +218,20 @@ def main(argv: list[str] | None = None) -> int:
         "speedup",
         "test_acc_diff_pp",
     ]
-    print(markdown_table(rows, columns))
     median = statistics.median(ratios) if ratios else None
+    note = None
     if median is not None:
-        print(f"\nmedian speedup per 5-epoch trial (notebook / ours): {median:.1f}x")
-    write_json(
+        note = f"\nmedian speedup per 5-epoch trial (notebook / ours): {median:.1f}x"
+    return show_and_save(
         args.out,
-        {
-            "benchmark": "training",
-            "argv": sys.argv[1:] if argv is None else argv,
-            "rows": rows,
-            "median_speedup": median,
-            "raw": raw,
-        },
+        columns,
+        note=note,
+        benchmark="training",
+        argv=sys.argv[1:] if argv is None else argv,
+        rows=rows,
+        median_speedup=median,
+        raw=raw,
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -11,32 +11,23 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
 import optuna
 
 from reports.load import ReportInputError, load_study_readonly
 from reports.plots import FORMATS
+from study.cli import add_storage_arguments, command_parser, input_error
 
 DEFAULT_FORMATS = "png,html"
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """Reports bad arguments as one line (no usage dump), exit code 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m reports``."""
-    p = _OneLineParser(
-        prog="python -m reports",
-        description="Write a study's report: trials.csv, report.md, report.html and figures.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    p = command_parser(
+        "python -m reports",
+        "Write a study's report: trials.csv, report.md, report.html and figures.",
     )
-    p.add_argument("--storage", default="sqlite:///rnn_design_study.db", help="Optuna storage URL")
-    p.add_argument("--study-name", default="rnn-design", help="study to report on")
+    add_storage_arguments(p, study_help="study to report on")
     p.add_argument("--out", type=Path, default=Path("reports_out"), help="output folder")
     p.add_argument(
         "--formats",
@@ -76,8 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         study = load_study_readonly(args.storage, args.study_name)
     except ReportInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return input_error(exc)
     from reports.build import build_report, save_dashboard_note  # matplotlib, plotly: slower
 
     start = time.perf_counter()

@@ -25,12 +25,14 @@ from reports.load import ReportInputError, confirm_study_name, load_study_readon
 from reports.tables import PARAMS, complete, config_key, study_frame
 from search_spaces.baseline import BASELINE_GRID
 from storage import StorageError, open_storage, tune_for_writing
-from study import optimize
+from study import optimize_args
 from study.backend import select_backend
+from study.cli import add_storage_arguments, command_parser, data_settings, input_error
 from study.data import DataError, load_dataset
-from study.objectives import name_metrics
+from study.directions import name_metrics
 from study.reruns import Candidate, enqueue_missing, run_waiting, waiting
-from study.setup import recorded_settings
+from study.run import build_objective
+from study.study_setup import recorded_settings
 
 #: Added to the study's seed for the repeats, so that no repeat reuses a seed of the study's own
 #: trials (each trial's Keras seed is hashed from the study's seed and the trial's number,
@@ -45,16 +47,14 @@ FLAGS = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m study.confirm`` (data flags are study.optimize's)."""
-    p = optimize.OneLineParser(
-        prog="python -m study.confirm",
-        description="Re-train the top-K configurations of a study and the notebook's 14 "
+    p = command_parser(
+        "python -m study.confirm",
+        "Re-train the top-K configurations of a study and the notebook's 14 "
         "R times with other seeds, into the study <NAME>-confirm. Data and training flags "
         "(--data, --limit-train, --epochs, ...) are those of study.optimize and default to "
         "what the study recorded. Rerunning resumes.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--storage", default=optimize.DEFAULT_STORAGE, help="Optuna storage URL")
-    p.add_argument("--study-name", default=optimize.DEFAULT_STUDY, help="the study to confirm")
+    add_storage_arguments(p, study_help="the study to confirm")
     p.add_argument("--top", type=int, default=3, help="best distinct configurations to repeat")
     p.add_argument("--repeats", type=int, default=3, help="runs per configuration")
     p.add_argument(
@@ -64,7 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
-    """Own flags, and the remaining (data / training) flags for study.optimize's parser."""
+    """Own flags, and the remaining (data / training) flags for study.optimize's parser.
+
+    Exits 2 with one line on bad input.
+    """
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if args.top < 0:
@@ -124,10 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         study = load_study_readonly(args.storage, args.study_name)
     except ReportInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return input_error(exc)
     recorded = recorded_settings(study)
-    settings = optimize.parse_args(settings_argv(recorded, rest))
+    settings = optimize_args.parse_args(settings_argv(recorded, rest))
     wanted = candidates(study, args.top, baseline=not args.no_baseline)
     if not wanted:
         print(
@@ -136,12 +138,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     backend = select_backend(settings.backend, compilation_cache=settings.cache_dir / "jax")
     try:
-        data = load_dataset(optimize.data_settings(settings))
+        data = load_dataset(data_settings(settings))
         storage = open_storage(args.storage)  # with heartbeat: this process writes trials
         tune_for_writing(storage)
     except (DataError, StorageError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return input_error(exc)
     if recorded.get("data_fingerprint") not in (None, data.fingerprint):
         print(
             "warning: this data differs from the study's (fingerprint "
@@ -165,22 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         file=sys.stderr,
     )
     if todo:
-        from study.objective import Objective, trial_errors  # imports Keras
-        from study.train import TrainSettings
+        from study.objective import trial_errors  # imports Keras
 
-        objective = Objective(
-            data,
-            TrainSettings(
-                epochs=settings.epochs,
-                batch_size=settings.batch_size,
-                learning_rate=settings.learning_rate,
-            ),
-            vocab_size=settings.max_features,
-            sequence_length=settings.maxlen,
-            seed=settings.seed + SEED_OFFSET,
-            pruning=False,
-            dropout_style=settings.dropout_style,
-            vectorize=settings.repeat_mode == "vectorized",
+        objective = build_objective(
+            settings, data, seed=settings.seed + SEED_OFFSET, pruning=False
         )
         code = run_waiting(confirm, objective, trial_errors())
         if code:

@@ -27,12 +27,22 @@ from reports.reproduction import reproduce_study_name, reproduction_table, verdi
 from reports.tables import config_key, study_frame
 from search_spaces.baseline import BASELINE_GRID
 from storage import StorageError, open_storage, release, tune_for_writing
-from study import optimize
 from study.backend import select_backend
-from study.data import DataError, DataSettings, load_notebook_protocol
-from study.objectives import name_metrics
+from study.cli import (
+    add_data_arguments,
+    add_storage_arguments,
+    add_training_arguments,
+    check_counts,
+    check_learning_rate,
+    command_parser,
+    data_settings,
+    input_error,
+)
+from study.data import DataError, load_notebook_protocol
+from study.directions import name_metrics
 from study.reruns import Candidate, enqueue_missing, run_waiting, waiting
-from study.setup import StudySetupError, make_sampler, open_study
+from study.run import build_objective
+from study.study_setup import StudySetupError, make_sampler, open_study
 from study.workers import exit_code
 
 #: Added to ``--seed`` for the reproduction's trial seeds, apart from the study's and the
@@ -56,20 +66,14 @@ SHOWN_COLUMNS = {
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m study.reproduce``."""
-    p = optimize.OneLineParser(
-        prog="python -m study.reproduce",
-        description="Train the notebook's 14 configurations under its own protocol (all "
+    p = command_parser(
+        "python -m study.reproduce",
+        "Train the notebook's 14 configurations under its own protocol (all "
         "training reviews, validation on the test set, 5 epochs, batch 32) --repeats times "
         "each, into the study <NAME>-reproduce, and print the notebook's figures beside ours. "
         "Rerunning resumes.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--storage", default=optimize.DEFAULT_STORAGE, help="Optuna storage URL")
-    p.add_argument(
-        "--study-name",
-        default=optimize.DEFAULT_STUDY,
-        help="the reproduction is stored as the study <NAME>-reproduce",
-    )
+    add_storage_arguments(p, study_help="the reproduction is stored as the study <NAME>-reproduce")
     p.add_argument("--repeats", type=int, default=3, help="runs per configuration")
     p.add_argument(
         "--parts",
@@ -78,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
         "3: dropout, 4: layers)",
     )
     p.add_argument("--seed", type=int, default=0, help="seeds every run's Keras seed")
-    optimize.add_data_arguments(p, val_split=False)
-    optimize.add_training_arguments(p)
+    add_data_arguments(p, val_split=False)
+    add_training_arguments(p)
     return p
 
 
@@ -87,16 +91,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parses and validates the command line; exits 2 with one line on bad input."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    for flag in ("repeats", "epochs", "batch_size", "max_features", "maxlen"):
-        value = getattr(args, flag)
-        if value < 1:
-            parser.error(f"--{flag.replace('_', '-')} must be positive, got {value}")
-    for flag in ("limit_train", "limit_test"):
-        value = getattr(args, flag)
-        if value is not None and value < 2:
-            parser.error(f"--{flag.replace('_', '-')} must be at least 2, got {value}")
-    if not args.learning_rate > 0:
-        parser.error(f"--learning-rate must be positive, got {args.learning_rate}")
+    check_counts(parser, args, ("repeats", "epochs", "batch_size", "max_features", "maxlen"))
+    check_learning_rate(parser, args)
     parts = [part.strip() for part in args.parts.split(",") if part.strip()]
     if not parts or any(part not in PARTS for part in parts):
         parser.error(
@@ -147,17 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, backend: str) -> int:
     name = reproduce_study_name(args.study_name)
     try:
-        data = load_notebook_protocol(
-            DataSettings(
-                source=args.data,
-                max_features=args.max_features,
-                maxlen=args.maxlen,
-                limit_train=args.limit_train,
-                limit_test=args.limit_test,
-                seed=args.seed,
-                cache_dir=args.cache_dir,
-            )
-        )
+        data = load_notebook_protocol(data_settings(args))
         storage = open_storage(args.storage)
         study, created = open_study(
             storage,
@@ -168,8 +154,7 @@ def _run(args: argparse.Namespace, backend: str) -> int:
             config=_recorded_config(args, backend, data),
         )
     except (DataError, StorageError, StudySetupError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return input_error(exc)
     tune_for_writing(storage)
     # Under the notebook's protocol the validation data is the test set: say so on the dashboard.
     name_metrics(study, ("test_accuracy",))
@@ -195,21 +180,9 @@ def _run(args: argparse.Namespace, backend: str) -> int:
 
 
 def _train(study: optuna.Study, data: Any, args: argparse.Namespace) -> int:
-    from study.objective import Objective, trial_errors  # imports Keras
-    from study.train import TrainSettings
+    from study.objective import trial_errors  # imports Keras
 
-    objective = Objective(
-        data,
-        TrainSettings(
-            epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate
-        ),
-        vocab_size=args.max_features,
-        sequence_length=args.maxlen,
-        seed=args.seed + SEED_OFFSET,
-        pruning=False,
-        dropout_style=args.dropout_style,
-        vectorize=args.repeat_mode == "vectorized",
-    )
+    objective = build_objective(args, data, seed=args.seed + SEED_OFFSET, pruning=False)
     return run_waiting(study, objective, trial_errors())
 
 

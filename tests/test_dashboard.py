@@ -21,7 +21,7 @@ from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta
 
 from search_spaces.config import ModelConfig
 from study.artifacts import upload_history
-from study.setup import make_pruner, make_sampler, open_study
+from study.study_setup import make_pruner, make_sampler, open_study
 from tests.report_studies import add
 
 STUDY = "dash-study-xyz"

@@ -10,7 +10,7 @@ from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
 
 from reports.build import compute
-from study.setup import StudySetupError, check_compatible
+from study.study_setup import StudySetupError, check_compatible
 from tests.stderr_lines import OPTIMIZE, foreign_lines
 from tests.test_optimize_cli import run_optimize
 

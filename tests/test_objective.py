@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from search_spaces.baseline import BASELINE_GRID
 from study.data import DataSettings, load_dataset
-from study.setup import enqueue_baseline
+from study.study_setup import enqueue_baseline
 from study.train import TrainSettings
 
 COMPLETE_ATTRS = {
@@ -120,7 +120,7 @@ def sampled(config) -> dict:
 
 
 def test_a_diverged_trial_fails_even_when_the_pruner_would_prune_it(tiny_data) -> None:
-    from study.optimize import _FailureGuard
+    from study.stopping import FailureGuard
     from study.train import TrainingDiverged
 
     # A learning rate of 1e38 makes the loss NaN in the first epoch; Keras still validates and
@@ -128,7 +128,7 @@ def test_a_diverged_trial_fails_even_when_the_pruner_would_prune_it(tiny_data) -
     objective = make_objective(tiny_data, epochs=2, learning_rate=1e38)
     study = optuna.create_study(direction="maximize", pruner=AlwaysPrune())
     study.enqueue_trial(sampled(BASELINE_GRID[0].config))
-    guard = _FailureGuard(limit=1)
+    guard = FailureGuard(limit=1)
     study.optimize(objective, n_trials=1, catch=(TrainingDiverged,), callbacks=[guard])
     trial = study.trials[0]
     assert trial.state == TrialState.FAIL
@@ -152,7 +152,7 @@ def test_the_study_pruners_stop_a_clearly_worse_trial(tiny_data, name: str) -> N
     from optuna.trial import create_trial
 
     from search_spaces.lstm import DISTRIBUTIONS
-    from study.setup import make_pruner
+    from study.study_setup import make_pruner
 
     epochs = 5
     # Named: hyperband assigns trials to brackets by a hash of the study's name and their number.

@@ -206,7 +206,7 @@ def test_the_recorded_configuration_holds_no_database_password(
     url: str, stored: str, tiny_imdb: Path
 ) -> None:
     from study.data import Dataset
-    from study.optimize import parse_args, resolved_config
+    from study.optimize_args import parse_args, resolved_config
 
     args = parse_args(["--storage", url, "--data", str(tiny_imdb)])
     empty = np.zeros((0, 1))

@@ -11,8 +11,8 @@ from optuna.trial import create_trial
 
 from search_spaces.lstm import DISTRIBUTIONS
 from study.data import fingerprint_source
-from study.optimize import build_parser
-from study.setup import FREE_SETTINGS, RESULT_SETTINGS, StudySetupError, check_settings
+from study.optimize_args import build_parser
+from study.study_setup import FREE_SETTINGS, RESULT_SETTINGS, StudySetupError, check_settings
 from tests.test_optimize_cli import run_optimize
 
 STORED = {
@@ -32,7 +32,7 @@ def stored_study(config: dict | None) -> optuna.Study:
 
 
 def test_every_command_line_setting_is_either_a_result_setting_or_free() -> None:
-    # A new flag must be sorted into one of the two tuples of study/setup.py (one line).
+    # A new flag must be sorted into one of the two tuples of study/study_setup.py (one line).
     flags = {a.dest for a in build_parser()._actions if a.dest != "help"}
     result_flags = {s for s in RESULT_SETTINGS if s != "data_fingerprint"}
     assert flags == result_flags | set(FREE_SETTINGS)

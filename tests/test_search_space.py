@@ -64,7 +64,7 @@ def propose(sampler: optuna.samplers.BaseSampler, n: int) -> list[ModelConfig]:
 
 
 def test_the_study_sampler_proposes_configs_inside_the_search_space() -> None:
-    from study.setup import make_sampler, sampler_seed
+    from study.study_setup import make_sampler, sampler_seed
 
     sampler = make_sampler(sampler_seed(0, concurrent=False))
     assert isinstance(sampler, optuna.samplers.TPESampler) and sampler._constant_liar
@@ -81,7 +81,7 @@ def test_the_study_sampler_proposes_configs_inside_the_search_space() -> None:
 
 def seeds_in_a_new_process(seed: int) -> tuple[int, int]:
     code = (
-        "from study.setup import sampler_seed\n"
+        "from study.study_setup import sampler_seed\n"
         f"print(sampler_seed({seed}, concurrent=False), sampler_seed({seed}, concurrent=True))"
     )
     out = subprocess.run(
@@ -92,7 +92,7 @@ def seeds_in_a_new_process(seed: int) -> tuple[int, int]:
 
 @pytest.mark.parametrize("seed", [0, -3, 2**70])
 def test_sampler_seeds_repeat_alone_and_differ_between_processes(seed: int) -> None:
-    from study.setup import make_sampler
+    from study.study_setup import make_sampler
 
     alone_a, shared_a = seeds_in_a_new_process(seed)
     alone_b, shared_b = seeds_in_a_new_process(seed)

@@ -17,7 +17,7 @@ from optuna.study import StudyDirection
 
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.lstm import DISTRIBUTIONS
-from study.objectives import name_metrics
+from study.directions import name_metrics
 from study.seeds import derive_seed
 from study.workers import owner_id
 
@@ -218,7 +218,7 @@ def check_settings(study: optuna.Study, config: Mapping[str, Any]) -> None:
     Args:
         study: The stored study; its ``config`` user attribute holds the settings it was
             created with.
-        config: This run's resolved configuration (``study.optimize.resolved_config``).
+        config: This run's resolved configuration (``study.optimize_args.resolved_config``).
 
     Raises:
         StudySetupError: One line naming every setting of ``RESULT_SETTINGS`` whose value

@@ -1,0 +1,184 @@
+"""The command-line pieces the project's commands share: the parser, common flags and checks.
+
+``python -m study.optimize``, ``study.confirm``, ``study.reproduce`` and ``python -m reports``
+build their parsers from these, so a flag means the same in every command and bad input gets the
+same answer everywhere: one line on stderr and exit code 2, before anything is written. No Keras
+and no Optuna here, so ``--help`` and bad input answer at once and ``reports`` may import it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from search_spaces.config import DROPOUT_STYLES
+from study.data import DataSettings, default_cache_dir
+
+DEFAULT_STORAGE = "sqlite:///rnn_design_study.db"
+DEFAULT_STUDY = "rnn-design"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Reports bad arguments as one line (no usage dump), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def command_parser(prog: str, description: str) -> OneLineParser:
+    """A command's parser: one-line errors, and ``--help`` shows every default.
+
+    Args:
+        prog: How the command is run, e.g. ``"python -m study.optimize"``.
+        description: What ``--help`` says the command does.
+    """
+    return OneLineParser(
+        prog=prog,
+        description=description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+
+
+def add_storage_arguments(parser: argparse.ArgumentParser, *, study_help: str) -> None:
+    """``--storage`` and ``--study-name`` of a command that works on an existing study's storage.
+
+    Args:
+        parser: The command line to add them to.
+        study_help: What ``--study-name`` names in this command.
+    """
+    parser.add_argument("--storage", default=DEFAULT_STORAGE, help="Optuna storage URL")
+    parser.add_argument("--study-name", default=DEFAULT_STUDY, help=study_help)
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, *, val_split: bool = True) -> None:
+    """The data flags (``--data``, ``--max-features``, ...), shared by the study's commands.
+
+    Args:
+        parser: The command line to add them to.
+        val_split: Whether the command holds out a validation split (``--val-split``).
+    """
+    d = parser.add_argument_group("data")
+    d.add_argument(
+        "--data",
+        default="imdb",
+        help="'imdb' (keras.datasets download) or a path to an aclImdb folder or .tar.gz",
+    )
+    d.add_argument("--max-features", type=int, default=1000, help="vocabulary size (num_words)")
+    d.add_argument("--maxlen", type=int, default=80, help="tokens kept per review (the last ones)")
+    if val_split:
+        d.add_argument(
+            "--val-split",
+            type=float,
+            default=0.2,
+            help="fraction of training reviews held out for validation (the objective)",
+        )
+    d.add_argument(
+        "--limit-train",
+        type=int,
+        default=None,
+        help="class-balanced subset of training reviews, for quick runs",
+    )
+    d.add_argument(
+        "--limit-test",
+        type=int,
+        default=None,
+        help="class-balanced subset of test reviews, for quick runs",
+    )
+    d.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=default_cache_dir(),
+        help="where encoded arrays are cached",
+    )
+
+
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The training flags (``--epochs``, ``--dropout-style``, ...), shared by the commands."""
+    t = parser.add_argument_group("training")
+    t.add_argument("--epochs", type=int, default=5, help="epochs per trial")
+    t.add_argument("--batch-size", type=int, default=32, help="training batch size")
+    t.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
+    t.add_argument(
+        "--dropout-style",
+        choices=DROPOUT_STYLES,
+        default="keras2",
+        help="how LSTM dropout masks are drawn: keras2 = new masks at every time step, as the "
+        "notebook's Keras 2 did (reproduces its figures); keras3 = one mask per review, Keras 3's "
+        "LSTM as it is (see README)",
+    )
+    t.add_argument(
+        "--repeat-mode",
+        choices=("vectorized", "sequential"),
+        default="vectorized",
+        help="how several seeds of one configuration train: together as one JAX program, or one "
+        "after another (the same runs, slower; for comparison)",
+    )
+    t.add_argument(
+        "--backend",
+        choices=("auto", "jax", "tensorflow"),
+        default="auto",
+        help="Keras backend; auto picks JAX, the fastest on CPU (see README)",
+    )
+
+
+def check_counts(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, positive: Sequence[str]
+) -> None:
+    """Refuses counts below 1, subsets of fewer than 2 reviews and a split outside (0, 1).
+
+    Exits 2 with one line naming the first bad flag and its value (``parser.error``).
+
+    Args:
+        parser: The command's parser, which reports the error.
+        args: The parsed command line, with the data flags (``add_data_arguments``).
+        positive: The argparse destinations that must be at least 1, checked in this order.
+    """
+    for flag in positive:
+        value = getattr(args, flag)
+        if value < 1:
+            parser.error(f"--{flag.replace('_', '-')} must be positive, got {value}")
+    for flag in ("limit_train", "limit_test"):
+        value = getattr(args, flag)
+        if value is not None and value < 2:
+            parser.error(f"--{flag.replace('_', '-')} must be at least 2, got {value}")
+    # Only commands that hold out a validation split have the flag.
+    if hasattr(args, "val_split") and not 0.0 < args.val_split < 1.0:
+        parser.error(f"--val-split must be between 0 and 1 (exclusive), got {args.val_split}")
+
+
+def check_learning_rate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuses a learning rate that is not positive (exit 2, one line naming the value).
+
+    Apart from ``check_counts`` because ``study.optimize`` checks its ``--pruner`` between the
+    two, and the first bad flag of a command line is the one named.
+    """
+    if not args.learning_rate > 0:
+        parser.error(f"--learning-rate must be positive, got {args.learning_rate}")
+
+
+def data_settings(args: argparse.Namespace) -> DataSettings:
+    """The data part of a command line (``add_data_arguments`` and ``--seed``)."""
+    return DataSettings(
+        source=args.data,
+        max_features=args.max_features,
+        maxlen=args.maxlen,
+        # A command without a validation split (the notebook's protocol) keeps the default.
+        val_split=getattr(args, "val_split", DataSettings.val_split),
+        limit_train=args.limit_train,
+        limit_test=args.limit_test,
+        seed=args.seed,
+        cache_dir=args.cache_dir,
+    )
+
+
+def input_error(exc: Exception) -> int:
+    """Says what is wrong with the input (storage, study, data) in one line on stderr.
+
+    Returns:
+        The exit code of bad input, 2.
+    """
+    print(f"error: {exc}", file=sys.stderr)
+    return 2

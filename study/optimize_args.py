@@ -1,0 +1,172 @@
+"""The command line of ``python -m study.optimize``: its flags, their checks, what a run records.
+
+Every worker process of ``--workers N`` re-parses the command it was started with, and
+``study.confirm`` parses its data and training settings with this parser too. No Keras here.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from storage import HEARTBEAT_GRACE, StorageError, kind_of, redacted
+from study.cli import (
+    DEFAULT_STORAGE,
+    DEFAULT_STUDY,
+    add_data_arguments,
+    add_training_arguments,
+    check_counts,
+    check_learning_rate,
+    command_parser,
+)
+from study.data import Dataset
+from study.directions import DIRECTIONS, is_multi
+from study.study_setup import PRUNERS
+
+#: The flags that must be at least 1, in the order they are checked.
+POSITIVE = (
+    "trials", "epochs", "batch_size", "max_features", "maxlen", "workers", "repeats",
+    "heartbeat_grace", "max_failures",
+)  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m study.optimize``."""
+    p = command_parser(
+        "python -m study.optimize",
+        "Optuna study over LSTM units, embedding size, dropout and layers on IMDB. "
+        "Rerunning the same command resumes the study until it holds --trials finished trials.",
+    )
+    g = p.add_argument_group("study")
+    g.add_argument(
+        "--trials",
+        type=int,
+        default=100,
+        help="finished (complete or pruned) trials the study should hold in total",
+    )
+    g.add_argument(
+        "--storage",
+        default=DEFAULT_STORAGE,
+        help="Optuna storage: sqlite:///FILE.db, postgresql://..., journal:FILE or FILE.log",
+    )
+    g.add_argument("--study-name", default=DEFAULT_STUDY, help="name of the study in the storage")
+    g.add_argument(
+        "--pruner",
+        choices=PRUNERS,
+        default=None,
+        help="prunes on validation accuracy after each epoch (baselines never); default median, "
+        "none with --objectives accuracy,params",
+    )
+    g.add_argument(
+        "--objectives",
+        choices=tuple(DIRECTIONS),
+        default="accuracy",
+        help="maximize validation accuracy, or also minimize the parameter count "
+        "(multi-objective TPE; no pruning)",
+    )
+    g.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds the TPE sampler, the data split and every trial's Keras seed",
+    )
+    g.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="seeds trained per trial, together in one vectorized program (JAX); the objective "
+        "is their mean validation accuracy and each trial records their spread",
+    )
+    g.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="do not enqueue the notebook's 14 configurations when creating the study",
+    )
+    g.add_argument(
+        "--artifact-dir",
+        type=Path,
+        default=None,
+        help="upload each trial's learning curve (CSV, PNG) to this optuna-dashboard artifact "
+        "folder",
+    )
+    add_data_arguments(p)
+    add_training_arguments(p)
+    w = p.add_argument_group("workers and recovery")
+    w.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes on this host, sharing the storage (needs journal or PostgreSQL); "
+        "with several GPUs each worker gets one through CUDA_VISIBLE_DEVICES",
+    )
+    w.add_argument(
+        "--heartbeat-grace",
+        type=int,
+        default=HEARTBEAT_GRACE,
+        help="seconds without a heartbeat before an RDB trial's worker is taken for dead and its "
+        "trial failed and re-queued",
+    )
+    w.add_argument(
+        "--max-failures",
+        type=int,
+        default=5,
+        help="stop after this many trials in a row fail (diverged, out of memory)",
+    )
+    return p
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parses and validates the command line; exits 2 with one line on bad input.
+
+    Also resolves ``--pruner``'s default, which depends on ``--objectives``.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_counts(parser, args, POSITIVE)
+    if args.pruner is None:
+        args.pruner = "none" if is_multi(args.objectives) else "median"
+    elif is_multi(args.objectives) and args.pruner != "none":
+        parser.error(
+            f"--pruner {args.pruner} cannot be combined with --objectives {args.objectives}: "
+            "Optuna does not prune multi-objective trials (use --pruner none or leave it out)"
+        )
+    check_learning_rate(parser, args)
+    try:
+        storage_kind = kind_of(args.storage)
+    except StorageError as exc:
+        parser.error(str(exc))
+    if args.workers > 1 and storage_kind == "sqlite":
+        parser.error(
+            f"--workers {args.workers} with SQLite: SQLite is not safe for parallel workers; use "
+            "--storage journal:FILE.log (one host) or postgresql://... (several hosts)"
+        )
+    if (
+        args.artifact_dir is not None
+        and args.artifact_dir.exists()
+        and not args.artifact_dir.is_dir()
+    ):
+        parser.error(f"--artifact-dir must be a folder, got the file {str(args.artifact_dir)!r}")
+    return args
+
+
+def resolved_config(args: argparse.Namespace, backend: str, data: Dataset) -> dict[str, Any]:
+    """The whole configuration of this run, as recorded in the study's user attributes.
+
+    The storage URL is recorded without its password: anyone who can read the study could
+    read it there.
+
+    Args:
+        args: The parsed command line (``parse_args``).
+        backend: The Keras backend this process chose.
+        data: The loaded data, whose fingerprint and split sizes are recorded.
+    """
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    config.update(
+        storage=redacted(args.storage),
+        backend=backend,
+        data_fingerprint=data.fingerprint,
+        data_sizes=data.sizes(),
+    )
+    return config

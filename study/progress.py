@@ -1,0 +1,98 @@
+"""What a study run shows: a progress bar over the finished trials, and the closing summary.
+
+Both read the storage, which is the truth when several workers write. No Keras here.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from storage import JOURNAL_PREFIX, kind_of
+from study.stopping import FINISHED, count_trials
+
+
+class Progress:
+    """A progress bar over the study's finished trials, with the best value so far.
+
+    Called after each trial of this process (an Optuna callback); ``show`` redraws it for the
+    parent of ``--workers N``, which runs no trials itself.
+    """
+
+    def __init__(self, total: int, done: int) -> None:
+        from tqdm import tqdm  # Optuna's own dependency
+
+        self._bar = tqdm(total=total, initial=done, unit="trial", file=sys.stderr)
+        self.ran = 0
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.ran += 1
+        self.show(study, last=trial.state.name.lower())
+
+    def show(self, study: optuna.Study, last: str | None = None) -> None:
+        """Redraws the bar from the storage (it is the truth when several workers write)."""
+        done = min(count_trials(study, FINISHED), self._bar.total)
+        if done == self._bar.n and last is None:
+            return  # nothing new: keep a log file free of identical lines
+        self._bar.n = done
+        best = best_trial(study)
+        if best is not None:
+            postfix = {"best_val_acc": f"{best.values[0]:.4f}"}
+            if last:
+                postfix["last"] = last
+            self._bar.set_postfix(postfix, refresh=False)
+        self._bar.refresh()
+
+    def close(self) -> None:
+        """Ends the bar's line."""
+        self._bar.close()
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The complete trial of highest validation accuracy, or None before any completes.
+
+    ``values[0]`` is validation accuracy in both single- and multi-objective studies.
+    """
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return max(complete, key=lambda t: t.values[0] if t.values else 0.0) if complete else None
+
+
+def print_summary(study: optuna.Study, storage_url: str) -> None:
+    """Prints the trials by state, the best trial and the command that shows the study.
+
+    Args:
+        study: The study just run (or found finished).
+        storage_url: Its ``--storage``, for the ``optuna-dashboard`` command.
+    """
+    trials = study.get_trials(deepcopy=False)
+    counts = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState}
+    print("trials: " + ", ".join(f"{n} {name}" for name, n in counts.items() if n))
+    best = best_trial(study)
+    if best is None:
+        print("no trial has completed yet")
+    else:
+        attrs = best.user_attrs
+        print(
+            f"best trial #{best.number}: val_accuracy {best.values[0]:.4f}, "
+            f"test_accuracy {attrs.get('test_accuracy', float('nan')):.4f}, "
+            f"n_params {attrs.get('n_params')}, train_seconds {attrs.get('train_seconds')}"
+        )
+        print("  params: " + ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items()))
+        if "baseline" in attrs:
+            print(f"  (the notebook's {attrs['baseline']})")
+    print(f"inspect it: optuna-dashboard {dashboard_target(storage_url)}")
+
+
+def dashboard_target(storage_url: str) -> str:
+    """What to pass to ``optuna-dashboard``: the URL, or the file of a journal storage."""
+    if kind_of(storage_url) == "journal":
+        return shlex.quote(storage_url.removeprefix(JOURNAL_PREFIX))
+    return shlex.quote(storage_url)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)

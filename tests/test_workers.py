@@ -25,6 +25,12 @@ from tests.conftest import ROOT
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
+#: Flags for a trial that is still training when the test kills or interrupts it: one
+#: ``model.fit`` per epoch (the sequential path) for 40 epochs takes seconds even on tiny data,
+#: where the vectorized trainer would finish 40 epochs before the test's poller saw one.
+SLOW_TRIAL = ("--epochs", "40", "--repeat-mode", "sequential")
+
+
 def optimize_cmd(data: Path, storage: str, *extra: str) -> list[str]:
     return [
         sys.executable, "-m", "study.optimize", "--data", str(data), "--maxlen", "20",
@@ -148,7 +154,7 @@ def test_killed_worker_is_failed_and_retried_on_rerun(
 ) -> None:
     storage = storage_url(kind, tmp_path, request)
     with_one_small_trial(storage)
-    cmd = optimize_cmd(tiny_imdb, storage, "--trials", "1", "--epochs", "40")
+    cmd = optimize_cmd(tiny_imdb, storage, "--trials", "1", *SLOW_TRIAL)
     proc = start(cmd, tmp_path)
     killed = wait_for_training(storage, proc)
     proc.send_signal(signal.SIGKILL)
@@ -178,7 +184,7 @@ def test_worker_killed_on_another_host_is_recovered_through_the_heartbeat(
     # running, which used to leave every rerun saying "target reached" one trial short.
     with_one_small_trial(storage)
     cmd = optimize_cmd(
-        tiny_imdb, storage, "--trials", "1", "--epochs", "40", "--heartbeat-grace", "2"
+        tiny_imdb, storage, "--trials", "1", *SLOW_TRIAL, "--heartbeat-grace", "2"
     )
     proc = start(cmd, tmp_path)
     killed = wait_for_training(storage, proc)
@@ -207,7 +213,7 @@ def test_a_worker_killed_outright_makes_the_run_exit_with_its_signal(
 ) -> None:
     storage = f"journal:{tmp_path / 'study.log'}"
     with_one_small_trial(storage, count=2)
-    cmd = optimize_cmd(tiny_imdb, storage, "--workers", "2", "--trials", "2", "--epochs", "40")
+    cmd = optimize_cmd(tiny_imdb, storage, "--workers", "2", "--trials", "2", *SLOW_TRIAL)
     proc = start(cmd, tmp_path)
     number = wait_for_training(storage, proc)
     owner = load(storage).trials[number].user_attrs["worker"]  # ...:pid:start-time
@@ -224,7 +230,7 @@ def test_interrupt_records_the_trial_and_prints_how_to_resume(
     sig: signal.Signals, code: int, tiny_imdb: Path, tmp_path: Path
 ) -> None:
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    cmd = optimize_cmd(tiny_imdb, storage, "--trials", "3", "--epochs", "40", "--no-baseline")
+    cmd = optimize_cmd(tiny_imdb, storage, "--trials", "3", *SLOW_TRIAL, "--no-baseline")
     proc = start(cmd, tmp_path)
     interrupted = wait_for_training(storage, proc)
     proc.send_signal(sig)

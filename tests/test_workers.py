@@ -183,9 +183,7 @@ def test_worker_killed_on_another_host_is_recovered_through_the_heartbeat(
     # The study's last trial: its worker dies, and until the heartbeat says so it counts as
     # running, which used to leave every rerun saying "target reached" one trial short.
     with_one_small_trial(storage)
-    cmd = optimize_cmd(
-        tiny_imdb, storage, "--trials", "1", *SLOW_TRIAL, "--heartbeat-grace", "2"
-    )
+    cmd = optimize_cmd(tiny_imdb, storage, "--trials", "1", *SLOW_TRIAL, "--heartbeat-grace", "2")
     proc = start(cmd, tmp_path)
     killed = wait_for_training(storage, proc)
     proc.send_signal(signal.SIGKILL)

@@ -107,7 +107,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         default="keras2",
         help="how LSTM dropout masks are drawn: keras2 = new masks at every time step, as the "
         "notebook's Keras 2 did (reproduces its figures); keras3 = one mask per review, Keras 3's "
-        "LSTM as it is (see README)",
+        "LSTM as it is (docs/reproducing-the-notebook.md)",
     )
     t.add_argument(
         "--repeat-mode",
@@ -120,7 +120,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         "--backend",
         choices=("auto", "jax", "tensorflow"),
         default="auto",
-        help="Keras backend; auto picks JAX, the fastest on CPU (see README)",
+        help="Keras backend; auto picks JAX, the fastest on CPU (benchmarks/README.md)",
     )
 
 

@@ -6,10 +6,10 @@ The LSTM layers draw their dropout masks in one of two styles (``DROPOUT_STYLES`
   ``fit()`` (``study.keras2_lstm.Keras2LSTM``). With it the notebook's Part 3 models reach its
   0.82 test accuracy.
 * ``keras3``: ``keras.layers.LSTM`` as it is, one mask per review reused at every step. The same
-  Part 3 models reach only 0.76-0.78 (README, "Reproducing the notebook").
+  Part 3 models reach only 0.76-0.78 (docs/reproducing-the-notebook.md).
 
 Without dropout both styles build the same ``keras.layers.LSTM`` (the fast path, cuDNN on a GPU
-under TensorFlow), and in every style the weights and the parameter count are Keras' own.
+under either backend), and in every style the weights and the parameter count are Keras' own.
 """
 
 from __future__ import annotations

@@ -205,7 +205,7 @@ def test_default_style_is_keras2_and_without_dropout_both_build_keras_lstm() -> 
     assert type(keras3.layers[1]) is keras.layers.LSTM
     for style in ("keras2", "keras3"):
         plain = build_model(ModelConfig(8, 8, 2), sequence_length=20, dropout_style=style)
-        # The fast path (cuDNN under TensorFlow on a GPU) is Keras' own LSTM, untouched.
+        # The fast path (cuDNN on a GPU) is Keras' own LSTM, untouched.
         assert [type(layer) for layer in plain.layers[1:3]] == [keras.layers.LSTM] * 2
 
 

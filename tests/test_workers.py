@@ -26,9 +26,10 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 #: Flags for a trial that is still training when the test kills or interrupts it: one
-#: ``model.fit`` per epoch (the sequential path) for 40 epochs takes seconds even on tiny data,
-#: where the vectorized trainer would finish 40 epochs before the test's poller saw one.
-SLOW_TRIAL = ("--epochs", "40", "--repeat-mode", "sequential")
+#: ``model.fit`` per epoch (the sequential path), 400 epochs: several seconds even on tiny data
+#: with its programs already in the JAX compilation cache (a CI run saw 40 epochs finish in 0.8 s,
+#: between two polls), where the vectorized trainer would finish before the poller saw an epoch.
+SLOW_TRIAL = ("--epochs", "400", "--repeat-mode", "sequential")
 
 
 def optimize_cmd(data: Path, storage: str, *extra: str) -> list[str]:
@@ -88,7 +89,7 @@ def with_one_small_trial(storage: str, count: int = 1) -> None:
     """Creates the study with the notebook's LSTM(8) (and LSTM(16), ...) queued first.
 
     A trial the test kills is retried on rerun with the same command (so the same --epochs);
-    a small model keeps its 40 epochs on tiny data quick, where a sampled one may be 8 layers.
+    a small model keeps its 400 epochs on tiny data quick, where a sampled one may be 8 layers.
     """
     from storage import open_storage
 

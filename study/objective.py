@@ -149,14 +149,7 @@ class Objective:
         # One seed per trial, derived from the study's: the same command gives the same trials.
         seed = trial_seed(self._seed, trial.number)
         seeds = replica_seeds(seed, self._repeats)
-        _set_attrs(
-            trial,
-            device=self._device,
-            backend=keras.backend.backend(),
-            seed=seed,
-            dropout_style=self._dropout_style,
-            repeats=self._repeats,
-        )
+        _set_attrs(trial, **self._run_attrs(seed), repeats=self._repeats)
         if self._repeats > 1:
             trial.set_user_attr("seeds", seeds)
         is_baseline = "baseline" in trial.user_attrs
@@ -177,6 +170,15 @@ class Objective:
         _record_test(trial, result)
         return statistics.fmean(result.val_accuracy[-1])
 
+    def _run_attrs(self, seed: int) -> dict[str, Any]:
+        """What every trial records about how it ran: device, backend, its seed, dropout style."""
+        return {
+            "device": self._device,
+            "backend": keras.backend.backend(),
+            "seed": seed,
+            "dropout_style": self._dropout_style,
+        }
+
     def train_together(self, trials: list[optuna.Trial]) -> list[float]:
         """Trains trials of one configuration at once, each with its own seed (no pruning).
 
@@ -195,13 +197,7 @@ class Objective:
                 raise ValueError(f"train_together needs one configuration, got {configs}")
             seeds = [trial_seed(self._seed, trial.number) for trial in trials]
             for trial, seed in zip(trials, seeds, strict=True):
-                _set_attrs(
-                    trial,
-                    device=self._device,
-                    backend=keras.backend.backend(),
-                    seed=seed,
-                    dropout_style=self._dropout_style,
-                )
+                _set_attrs(trial, **self._run_attrs(seed))
             result = RepeatResult(seeds, "vectorized")
             try:
                 self._train(configs.pop(), seeds, None, result)

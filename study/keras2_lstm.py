@@ -29,7 +29,8 @@ So, in Keras 2's ``fit`` (what the notebook ran):
 ``Keras2LSTM`` reproduces exactly that on any Keras 3 backend: it draws all the masks of a batch
 up front (one random call, no randomness inside the loop, so it also runs under ``jax.jit`` and
 ``jax.vmap``; on JAX from 16 random bits per entry, ``jax_mask``) and scans over them with the
-time steps. Without dropout, or when not training, it is Keras 3's own ``LSTM`` code path
+time steps (under JAX with a hand-written backward pass, ``study.lstm_scan``, 1.3-1.7x faster
+on a CPU). Without dropout, or when not training, it is Keras 3's own ``LSTM`` code path
 (cuDNN on a GPU, under either backend): it builds the same weights and so the same parameter count.
 """
 
@@ -98,40 +99,73 @@ class Keras2LSTM(keras.layers.LSTM):
         )
 
     def _per_gate_loop(self, sequences: Any, initial_state: Any) -> tuple[Any, Any, list[Any]]:
-        """Keras 2's ``implementation=1`` step, with new per-gate masks at every step."""
+        """Keras 2's ``implementation=1`` step, with new per-gate masks at every step.
+
+        Every product is a plain 2-D matrix product, one per gate: XLA on a CPU runs a
+        gate-batched product (``einsum("btgf,fgu->btgu")``) about 3x slower than four plain ones,
+        and this loop is most of a sampled trial's training time (benchmarks/README.md).
+        """
         cell = self.cell
         batch, steps, features = ops.shape(sequences)
         units = self.units
+        # One random call per kind of mask, drawn time-major as the loop reads them.
+        x_masks = None
+        if self.step_dropout:
+            x_masks = self._mask((steps, GATES, batch, features), self.step_dropout)
+        h_masks = self._mask((steps, GATES, batch, units), self.step_recurrent_dropout)
+        kernels = ops.split(cell.kernel, GATES, axis=1)
+        recurrents = ops.split(cell.recurrent_kernel, GATES, axis=1)
+        biases = ops.split(cell.bias, GATES) if cell.use_bias else [None] * GATES
         # Every gate sees its own dropped copy of the input; project all steps at once, outside
         # the loop (the loop then only does the recurrent products).
-        x = ops.expand_dims(sequences, 2)  # (batch, steps, 1, features)
-        if self.step_dropout:
-            x = x * self._mask((batch, steps, GATES, features), self.step_dropout)
-        else:
-            x = ops.broadcast_to(x, (batch, steps, GATES, features))
-        kernel = ops.reshape(cell.kernel, (features, GATES, units))
-        z_x = ops.einsum("btgf,fgu->btgu", x, kernel)
-        if cell.use_bias:
-            z_x = z_x + ops.reshape(cell.bias, (GATES, units))
-        h_masks = self._mask((batch, steps, GATES, units), self.step_recurrent_dropout)
-        recurrent = ops.reshape(cell.recurrent_kernel, (units, GATES, units))
+        inputs = ops.transpose(sequences, (1, 0, 2))  # (steps, batch, features)
+        z_x = []
+        for gate in range(GATES):
+            x = inputs if x_masks is None else inputs * x_masks[:, gate]
+            z = ops.matmul(ops.reshape(x, (steps * batch, features)), kernels[gate])
+            if biases[gate] is not None:
+                z = z + biases[gate]
+            z_x.append(ops.reshape(z, (steps, batch, units)))
 
-        def step(carry: tuple[Any, Any], xs: tuple[Any, Any]) -> tuple[Any, Any]:
+        if self._has_hand_written_backward():
+            from study.lstm_scan import masked_lstm_scan
+
+            hs, h, c = masked_lstm_scan(
+                ops.stack(z_x),
+                ops.convert_to_tensor(cell.recurrent_kernel),
+                h_masks,
+                initial_state[0],
+                initial_state[1],
+            )
+            return h, ops.transpose(hs, (1, 0, 2)), [h, c]
+
+        def step(carry: tuple[Any, Any], xs: tuple[Any, ...]) -> tuple[Any, Any]:
             h, c = carry
-            z_x_t, h_mask_t = xs  # (batch, gates, units) each
-            z = z_x_t + ops.einsum("bgu,ugv->bgv", ops.expand_dims(h, 1) * h_mask_t, recurrent)
-            i = cell.recurrent_activation(z[:, 0])
-            f = cell.recurrent_activation(z[:, 1])
-            c = f * c + i * cell.activation(z[:, 2])
-            h = cell.recurrent_activation(z[:, 3]) * cell.activation(c)
+            *z_x_t, h_mask_t = xs  # four (batch, units), then (gates, batch, units)
+            z = [z_x_t[g] + ops.matmul(h * h_mask_t[g], recurrents[g]) for g in range(GATES)]
+            i = cell.recurrent_activation(z[0])
+            f = cell.recurrent_activation(z[1])
+            c = f * c + i * cell.activation(z[2])
+            h = cell.recurrent_activation(z[3]) * cell.activation(c)
             # TensorFlow's scan wants the per-step output shaped like the carry.
             return (h, c), (h, c)
 
-        time_major = (ops.transpose(z_x, (1, 0, 2, 3)), ops.transpose(h_masks, (1, 0, 2, 3)))
         (h, c), (hs, _) = ops.scan(
-            step, (initial_state[0], initial_state[1]), time_major, unroll=self.unroll or 1
+            step,
+            (initial_state[0], initial_state[1]),
+            (*z_x, h_masks),
+            unroll=self.unroll or 1,
         )
         return h, ops.transpose(hs, (1, 0, 2)), [h, c]
+
+    def _has_hand_written_backward(self) -> bool:
+        """Whether ``study.lstm_scan`` can run this layer's loop: JAX, the standard LSTM."""
+        return (
+            keras.backend.backend() == "jax"
+            and not self.unroll
+            and self.cell.activation is keras.activations.tanh
+            and self.cell.recurrent_activation is keras.activations.sigmoid
+        )
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

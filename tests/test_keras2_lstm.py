@@ -143,7 +143,9 @@ def test_keras2_lstm_applies_new_masks_per_step_and_gate(monkeypatch: pytest.Mon
     layer = Keras2LSTM(UNITS, dropout=0.4, recurrent_dropout=0.5, return_sequences=True)
     x = _sequence()
     out = np.asarray(layer(x, training=True))
-    x_masks, h_masks = drawn
+    # Drawn time-major, as the loop reads them: (steps, gates, batch, ...); the checks below
+    # read them per review: (batch, steps, gates, ...).
+    x_masks, h_masks = (np.transpose(m, (2, 0, 1, 3)) for m in drawn)
     assert x_masks.shape == (BATCH, STEPS, 4, FEATURES)
     assert h_masks.shape == (BATCH, STEPS, 4, UNITS)
     assert _changes_over_time(h_masks) > 0.7 and _changes_over_time(x_masks) > 0.7

@@ -7,8 +7,10 @@ attributes, what reports and checks read: ``n_params``, ``train_seconds``, ``epo
 ``backend``, ``seed``, ``dropout_style``, ``repeats`` and ``repeat_mode`` (``vectorized`` or
 ``sequential``), with several replicas also ``seeds``, ``val_accuracy_per_seed``,
 ``val_accuracy_std``, ``test_accuracy_per_seed`` and ``test_accuracy_std`` (and ``fail_reason``
-when it fails). The mean validation accuracy after each epoch is reported as the intermediate
-value the pruner judges. The test set is evaluated once, after training, and never returned.
+when it fails, ``over_cost_cap``, its LSTM weights, when it is a sampled configuration above
+``max_lstm_params``, pruned before it trains). The mean validation accuracy after each epoch
+is reported as the intermediate value the pruner judges. The test set is evaluated once, after
+training, and never returned.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import optuna
 from optuna_integration import KerasPruningCallback
 
 from search_spaces import ModelConfig
+from search_spaces.cost import lstm_params, over_cap
 from search_spaces.lstm import suggest_params
 from study.backend import device_name
 from study.data import Dataset
@@ -92,6 +95,7 @@ class Objective:
         dropout_style: str = "keras2",
         repeats: int = 1,
         vectorize: bool = True,
+        max_lstm_params: int = 0,
         record: Mapping[str, Any] | None = None,
     ) -> None:
         self._data = data
@@ -110,6 +114,7 @@ class Objective:
         self._dropout_style = dropout_style
         self._repeats = repeats
         self._vectorize = vectorize
+        self._max_lstm_params = max_lstm_params
         self._device = device_name()
         self._owner = owner_id()
         # Everything alive now (Keras, TensorFlow, JAX, the data) lives for the whole study:
@@ -153,6 +158,13 @@ class Objective:
         if self._repeats > 1:
             trial.set_user_attr("seeds", seeds)
         is_baseline = "baseline" in trial.user_attrs
+        if not is_baseline and over_cap(config, self._max_lstm_params):
+            # Pruned untrained, with no intermediate value: TPE ranks it below every trial that
+            # trained, and so learns to sample under the cap (search_spaces.cost).
+            trial.set_user_attr("over_cost_cap", lstm_params(config))
+            raise optuna.TrialPruned(
+                f"{lstm_params(config)} LSTM weights > --max-lstm-params {self._max_lstm_params}"
+            )
         pruning = StudyPruningCallback(
             trial, epochs=self._settings.epochs, can_prune=self._pruning and not is_baseline
         )

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from search_spaces.cost import NOTEBOOK_MAX_LSTM_PARAMS
 from storage import HEARTBEAT_GRACE, StorageError, kind_of, redacted
 from study.cli import (
     DEFAULT_STORAGE,
@@ -80,6 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
         "is their mean validation accuracy and each trial records their spread",
     )
     g.add_argument(
+        "--max-lstm-params",
+        type=int,
+        default=NOTEBOOK_MAX_LSTM_PARAMS,
+        help="prune, before it trains, a sampled configuration with more LSTM weights than this "
+        f"(default {NOTEBOOK_MAX_LSTM_PARAMS}: the notebook's largest, LSTM(128) on embedding "
+        "8); 0 for no cap",
+    )
+    g.add_argument(
         "--no-baseline",
         action="store_true",
         help="do not enqueue the notebook's 14 configurations when creating the study",
@@ -133,6 +142,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             "Optuna does not prune multi-objective trials (use --pruner none or leave it out)"
         )
     check_learning_rate(parser, args)
+    if args.max_lstm_params < 0:
+        n = args.max_lstm_params
+        parser.error(f"--max-lstm-params must be 0 (no cap) or positive, got {n}")
     try:
         storage_kind = kind_of(args.storage)
     except StorageError as exc:

@@ -70,7 +70,11 @@ def print_summary(study: optuna.Study, storage_url: str) -> None:
     """
     trials = study.get_trials(deepcopy=False)
     counts = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState}
-    print("trials: " + ", ".join(f"{n} {name}" for name, n in counts.items() if n))
+    line = "trials: " + ", ".join(f"{n} {name}" for name, n in counts.items() if n)
+    capped = sum("over_cost_cap" in t.user_attrs for t in trials)
+    if capped:
+        line += f" ({capped} of them over --max-lstm-params, not trained)"
+    print(line)
     best = best_trial(study)
     if best is None:
         print("no trial has completed yet")

@@ -106,6 +106,7 @@ def run_worker(
         seed=args.seed,
         pruning=args.pruner != "none",
         repeats=args.repeats,
+        max_lstm_params=args.max_lstm_params,
         record={"sampler_seed": process_sampler_seed(args)},
     )
     # A trial counts as running only while its worker lives: fail (and re-queue) the trials whose

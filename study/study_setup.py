@@ -42,10 +42,12 @@ RESULT_SETTINGS: tuple[str, ...] = (
     "learning_rate",
     "dropout_style",
     "repeats",
+    "max_lstm_params",
 )
 #: What a study created before a setting existed used: every study before ``--dropout-style``
-#: trained Keras 3's LSTM as it is, and one seed per trial (``--repeats``).
-LEGACY_SETTINGS: dict[str, Any] = {"dropout_style": "keras3", "repeats": 1}
+#: trained Keras 3's LSTM as it is, one seed per trial (``--repeats``), with no cost cap
+#: (``--max-lstm-params``).
+LEGACY_SETTINGS: dict[str, Any] = {"dropout_style": "keras3", "repeats": 1, "max_lstm_params": 0}
 #: Flags that may differ between runs of one study: which study, how many trials, where and how
 #: it runs, not what a trial measures. ``pruner`` decides which trials stop early, not what an
 #: epoch measures; ``objectives`` is checked through the stored directions; ``backend`` is the

@@ -139,6 +139,22 @@ CASES: list[tuple[str, Setup, str]] = [
         "--repeats 1 (stored) vs 3 (now)",
     ),
     (
+        "max-lstm-params",
+        lambda t, d: ["--max-lstm-params", "-1"],
+        "--max-lstm-params must be 0 (no cap) or positive, got -1",
+    ),
+    (
+        # Studies from before --max-lstm-params sampled every configuration.
+        "legacy-cost-cap",
+        lambda t, d: [
+            "--data",
+            str(d),
+            "--storage",
+            recorded_study(t, {"dropout_style": "keras2", "seed": 0}),
+        ],
+        "--max-lstm-params 0 (stored) vs 70144 (now)",
+    ),
+    (
         "other-settings",
         other_settings,
         "was run with other settings: --seed 0 (stored) vs 3 (now); --epochs 5 (stored) vs 1",

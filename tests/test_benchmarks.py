@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 BENCHMARKS = (
     "data", "overhead", "training", "backends", "pruning", "study_estimate", "memory",
-    "dashboard_while_writing",
+    "dashboard_while_writing", "lstm_loop",
 )  # fmt: skip
 
 
@@ -87,3 +87,24 @@ def test_overhead_benchmark_runs_no_op_trials(tmp_path: Path) -> None:
     rows = {row["storage"]: row for row in json.loads(out.read_text())["rows"]}
     assert rows["sqlite"]["trials"] == rows["journal"]["trials"] == 3
     assert "| journal | 3 |" in proc.stdout
+
+
+def test_lstm_loop_benchmark_times_both_loops(tiny_tarball: Path, tmp_path: Path) -> None:
+    # (That both loops train the same model is tests/test_lstm_scan.py's job.)
+    out = tmp_path / "loop.json"
+    proc = _run(
+        [
+            "benchmarks/lstm_loop.py",
+            f"--data={tiny_tarball}",
+            "--configs=dropout0.4",
+            "--rounds=1",
+            f"--out={out}",
+        ]
+    )
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["config"] == "dropout0.4"
+    assert row["hand steady epoch s"] > 0 and row["autodiff / hand"] > 0
+    assert 0 <= row["hand val acc"] <= 1 and 0 <= row["autodiff val acc"] <= 1
+    assert len(json.loads(out.read_text())["raw"]["dropout0.4"]["autodiff"]) == 1
+    assert "| dropout0.4 |" in proc.stdout

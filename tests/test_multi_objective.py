@@ -39,6 +39,7 @@ def test_multi_objective_study_runs_and_reports(tiny_imdb: Path, tmp_path: Path)
         "--trials", "3", "--epochs", "2", "--data", str(tiny_imdb), "--maxlen", "20",
         "--no-baseline", "--storage", "sqlite:///m.db", "--cache-dir", str(tmp_path / "cache"),
         "--objectives", "accuracy,params", "--artifact-dir", str(tmp_path / "artifacts"),
+        "--max-lstm-params", "0",  # three random configurations: all must train
     ]  # fmt: skip
     result = run_optimize(*flags, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -37,12 +37,14 @@ def make_objective(
     seed: int = 0,
     learning_rate: float = 1e-3,
     repeats: int = 1,
+    max_lstm_params: int = 0,
 ):
     from study.objective import Objective
 
     return Objective(
         data, TrainSettings(epochs=epochs, learning_rate=learning_rate), vocab_size=1000,
         sequence_length=20, seed=seed, pruning=pruning, repeats=repeats,
+        max_lstm_params=max_lstm_params,
     )  # fmt: skip
 
 
@@ -177,3 +179,52 @@ def test_the_study_pruners_stop_a_clearly_worse_trial(tiny_data, name: str) -> N
     assert trial.state == TrialState.PRUNED
     assert trial.user_attrs["epochs_run"] < epochs
     assert len(trial.intermediate_values) == trial.user_attrs["epochs_run"]
+
+
+# LSTM(64) on an 8-wide embedding: 4 gates x 64 units x (8 inputs + 64 recurrent + 1 bias).
+LSTM64 = {"units": 64, "embedding_dim": 8, "layers": 1, "dropout": 0.0, "recurrent_dropout": 0.0}
+LSTM64_WEIGHTS = 4 * 64 * (8 + 64 + 1)
+
+
+def test_a_sampled_configuration_over_the_cost_cap_is_pruned_untrained(tiny_data) -> None:
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial(LSTM64)
+    study.enqueue_trial(LSTM64)
+    study.optimize(make_objective(tiny_data, epochs=1, max_lstm_params=LSTM64_WEIGHTS - 1), 1)
+    study.optimize(make_objective(tiny_data, epochs=1, max_lstm_params=LSTM64_WEIGHTS), 1)
+    over, at_cap = study.trials
+    assert over.state == TrialState.PRUNED
+    assert over.user_attrs["over_cost_cap"] == LSTM64_WEIGHTS
+    assert "epochs_run" not in over.user_attrs and not over.intermediate_values
+    assert at_cap.state == TrialState.COMPLETE  # the cap is the most a trial may have
+    assert "over_cost_cap" not in at_cap.user_attrs and at_cap.user_attrs["epochs_run"] == 1
+
+
+def test_the_notebooks_configurations_train_whatever_the_cap(tiny_data) -> None:
+    study = optuna.create_study(direction="maximize")
+    enqueue_baseline(study)
+    study.optimize(make_objective(tiny_data, epochs=1, max_lstm_params=10), n_trials=1)
+    assert study.trials[0].state == TrialState.COMPLETE
+
+
+def test_the_summary_counts_the_trials_the_cap_kept_from_training(capsys) -> None:
+    from optuna.distributions import IntDistribution
+
+    from study.progress import print_summary
+
+    study = optuna.create_study(direction="maximize")
+    units = {"units": IntDistribution(8, 256, log=True)}
+    study.add_trial(optuna.trial.create_trial(params={"units": 8}, distributions=units, value=0.8))
+    for attrs in ({"over_cost_cap": 80_000}, {}):
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"units": 200},
+                distributions=units,
+                state=TrialState.PRUNED,
+                user_attrs=attrs,
+            )
+        )
+    print_summary(study, "sqlite:///s.db")
+    assert capsys.readouterr().out.startswith(
+        "trials: 1 complete, 2 pruned (1 of them over --max-lstm-params, not trained)\n"
+    )

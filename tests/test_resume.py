@@ -20,7 +20,7 @@ STORED = {
     "max_features": 1000, "maxlen": 80, "val_split": 0.2, "limit_train": None,
     "limit_test": 500, "seed": 0, "epochs": 5, "batch_size": 32, "learning_rate": 0.001,
     "workers": 1, "heartbeat_grace": 90, "artifact_dir": None, "backend": "jax",
-    "dropout_style": "keras2", "repeats": 1,
+    "dropout_style": "keras2", "repeats": 1, "max_lstm_params": 70144,
 }  # fmt: skip
 
 

@@ -108,3 +108,14 @@ def test_built_baselines_have_the_notebooks_parameter_counts(entry) -> None:
 
     model = build_model(entry.config, vocab_size=1000, sequence_length=80)
     assert model.count_params() == entry.notebook_params
+
+
+def test_lstm_params_are_the_notebooks_counts_less_embedding_and_classifier() -> None:
+    from search_spaces.cost import NOTEBOOK_MAX_LSTM_PARAMS, lstm_params
+
+    for entry in BASELINE_GRID:
+        c = entry.config
+        embedding, classifier = 1000 * c.embedding_dim, c.units + 1
+        assert lstm_params(c) == entry.notebook_params - embedding - classifier, entry.label
+    # The default cap is the notebook's costliest model, LSTM(128) on an 8-wide embedding.
+    assert NOTEBOOK_MAX_LSTM_PARAMS == 78_273 - 1000 * 8 - 129

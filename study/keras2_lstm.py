@@ -30,7 +30,8 @@ So, in Keras 2's ``fit`` (what the notebook ran):
 up front (one random call, no randomness inside the loop, so it also runs under ``jax.jit`` and
 ``jax.vmap``; on JAX from 16 random bits per entry, ``jax_mask``) and scans over them with the
 time steps (under JAX with a hand-written backward pass, ``study.lstm_scan``: with the 2-D
-products below, 1.4-1.6x faster per epoch than the earlier loop on our CPU). Without dropout, or when not training, it is Keras 3's own ``LSTM`` code path
+products below, 1.4-1.6x faster per epoch than the earlier loop on our CPU). Without dropout,
+or when not training, it is Keras 3's own ``LSTM`` code path
 (cuDNN on a GPU, under either backend): it builds the same weights and so the same parameter count.
 """
 

@@ -2,9 +2,9 @@
 
 Why this exists: with Keras 2's dropout (``study.keras2_lstm``) every gate multiplies its own
 masked copy of the hidden state by its own quarter of the recurrent kernel, at every step. Left to
-JAX's automatic differentiation, the backward loop then does twelve small matrix products per
-step (four for the hidden state's gradient, four for the recurrent kernel's, four recomputed
-forward), and on a CPU each small product costs more in loop overhead than in arithmetic. Here
+JAX's automatic differentiation, the backward loop then does eight small matrix products per
+step (four for the hidden state's gradient, four adding to the recurrent kernel's), and on a CPU
+each small product costs more in loop overhead than in arithmetic. Here
 the backward loop does only the four hidden-state products and hands out each step's gate
 gradients; the recurrent kernel's gradient is then four large products over all steps at once.
 On our 2-core CPU that makes the loop's forward and backward pass alone 1.8x faster for LSTM(33)

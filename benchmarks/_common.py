@@ -131,6 +131,20 @@ def worker_data(args: argparse.Namespace, seed: int = 0) -> DataSettings:
     )
 
 
+def worker_command(script: str, args: argparse.Namespace) -> list[str]:
+    """The start of a worker's command line: the script and the data and epochs flags it was given.
+
+    Args:
+        script: The benchmark's own path (``__file__``).
+        args: Its parsed command line, with ``data``, ``epochs``, ``limit_train`` and
+            ``limit_test``.
+    """
+    command = [str(Path(script).resolve()), "--data", args.data, "--epochs", str(args.epochs)]
+    command += ["--limit-train", str(args.limit_train)] if args.limit_train else []
+    command += ["--limit-test", str(args.limit_test)] if args.limit_test else []
+    return command
+
+
 def default_out(name: str) -> Path:
     """``benchmarks/results/<name>.json``."""
     return RESULTS / f"{name}.json"

@@ -37,6 +37,7 @@ from benchmarks._common import (
     default_out,
     markdown_table,
     run_worker,
+    worker_command,
     worker_data,
     write_json,
 )
@@ -163,12 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(worker(args)))
         return 0
     runs: list[dict[str, Any]] = []
-    base = [
-        str(Path(__file__).resolve()),
-        "--data", args.data, "--epochs", str(args.epochs),
-        *(["--limit-train", str(args.limit_train)] if args.limit_train else []),
-        *(["--limit-test", str(args.limit_test)] if args.limit_test else []),
-    ]  # fmt: skip
+    base = worker_command(__file__, args)
     for config in args.configs.split(","):
         for seed in args.seeds.split(","):
             for impl in args.impls.split(","):

@@ -37,6 +37,7 @@ from benchmarks._common import (
     default_out,
     run_worker,
     show_and_save,
+    worker_command,
     worker_data,
 )
 from search_spaces.config import ModelConfig
@@ -109,9 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         print(json.dumps(worker(args)))
         return 0
-    base = [str(Path(__file__).resolve()), "--data", args.data, "--epochs", str(args.epochs)]
-    base += ["--limit-train", str(args.limit_train)] if args.limit_train else []
-    base += ["--limit-test", str(args.limit_test)] if args.limit_test else []
+    base = worker_command(__file__, args)
     base += ["--before", str(args.before)] if args.before else []
     variants = ["hand", "autodiff"] + (["before"] if args.before else [])
     rows: list[dict[str, Any]] = []

@@ -36,6 +36,7 @@ from benchmarks._common import (
     default_out,
     markdown_table,
     run_worker,
+    worker_command,
     worker_data,
     write_json,
 )
@@ -161,9 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         print(json.dumps(worker(args)))
         return 0
-    base = [str(Path(__file__).resolve()), "--data", args.data, "--epochs", str(args.epochs)]
-    base += ["--limit-train", str(args.limit_train)] if args.limit_train else []
-    base += ["--limit-test", str(args.limit_test)] if args.limit_test else []
+    base = worker_command(__file__, args)
     rows: list[dict[str, Any]] = []
     raw: dict[str, Any] = {}
     for name in args.configs.split(","):

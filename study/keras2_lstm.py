@@ -115,7 +115,6 @@ class Keras2LSTM(keras.layers.LSTM):
             x_masks = self._mask((steps, GATES, batch, features), self.step_dropout)
         h_masks = self._mask((steps, GATES, batch, units), self.step_recurrent_dropout)
         kernels = ops.split(cell.kernel, GATES, axis=1)
-        recurrents = ops.split(cell.recurrent_kernel, GATES, axis=1)
         biases = ops.split(cell.bias, GATES) if cell.use_bias else [None] * GATES
         # Every gate sees its own dropped copy of the input; project all steps at once, outside
         # the loop (the loop then only does the recurrent products).
@@ -139,6 +138,8 @@ class Keras2LSTM(keras.layers.LSTM):
                 initial_state[1],
             )
             return h, ops.transpose(hs, (1, 0, 2)), [h, c]
+
+        recurrents = ops.split(cell.recurrent_kernel, GATES, axis=1)
 
         def step(carry: tuple[Any, Any], xs: tuple[Any, ...]) -> tuple[Any, Any]:
             h, c = carry

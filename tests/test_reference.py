@@ -133,6 +133,16 @@ def test_wilson_interval_matches_the_textbook() -> None:
     assert wilson_interval(10, 10)[1] == pytest.approx(1.0)
 
 
+def test_the_optimize_command_imports_scikit_learn_only_to_fit() -> None:
+    # --help and bad input answer at once: the models' libraries load when they fit.
+    code = "import sys, study.optimize; print(sorted({'sklearn'} & set(sys.modules)))"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
 # --- stored once per study -------------------------------------------------------------------
 
 

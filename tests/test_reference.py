@@ -207,7 +207,7 @@ def ref_model(name: str, val: float, test: float, n_test: int = 25000) -> dict[s
 
 def study_with_references(*models: dict[str, Any]) -> optuna.Study:
     """The notebook grid (best: val 0.813, test 0.803) and the given reference models."""
-    study = optuna.create_study()
+    study = optuna.create_study(direction="maximize")
     add_baselines(study)
     study.set_user_attr(ATTR, {"data_fingerprint": "x", "models": list(models)})
     return study

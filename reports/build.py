@@ -14,7 +14,7 @@ from typing import NamedTuple
 import optuna
 import pandas as pd
 
-from reports import analysis, plots, render, repeats, reproduction
+from reports import analysis, plots, reference, render, repeats, reproduction
 from reports.findings import AxisSection, axis_sections
 from reports.load import load_confirm_study, load_sibling
 from reports.tables import baseline_table, complete, state_counts, study_frame
@@ -31,6 +31,7 @@ class ReportData(NamedTuple):
     spread: repeats.Spread | None
     reproduction: pd.DataFrame | None
     repeats_source: str | None = None
+    references: pd.DataFrame | None = None
 
 
 def compute(
@@ -67,6 +68,7 @@ def compute(
             else reproduction.reproduction_table(study_frame(reproduced))
         ),
         repeats_source=source,
+        references=reference.reference_table(study),
     )
 
 
@@ -93,6 +95,9 @@ def build_report(study: optuna.Study, out: Path, formats: list[str]) -> ReportDa
 def findings_markdown(study: optuna.Study, data: ReportData) -> str:
     """The axis findings as a short Markdown note (for the dashboard)."""
     lines = [f"## Findings for {study.study_name}", ""]
+    versus = _reference_finding(data)
+    if versus:
+        lines += ["### Reference models", f"- {versus}", ""]
     for section in data.sections:
         lines += [
             f"### {section.axis.title}",
@@ -131,7 +136,18 @@ def document(study: optuna.Study, data: ReportData) -> render.Report:
         "beside this study's measurement of the same configuration. The notebook validated on "
         "its test set, so compare test with test and expect ours a little lower."
     )
-    doc.table(_baseline_view(data.baseline))
+    doc.table(_baseline_view(data.baseline, data.references))
+    versus = _reference_finding(data)
+    if data.references is not None and not data.references.empty:
+        doc.subheading("Reference models")
+        doc.paragraph(
+            "The rows whose heading starts with 'reference:' are not RNNs: logistic regressions "
+            "on the same inputs (the same vocabulary, the same last tokens, the same split), one "
+            "on which words a review holds, one also on which adjacent word pairs. Each chose its "
+            "regularisation C on the validation split and was fitted on the training reviews "
+            "only; its test accuracy was measured once, with a 95 % Wilson interval over the test "
+            "reviews (their sampling only). " + (versus or "")
+        )
     if data.reproduction is not None:
         doc.heading("The notebook reproduced, under its own protocol")
         doc.paragraph(
@@ -260,7 +276,13 @@ def _pm(mean: float, std: float) -> str:
     return f"{mean:.4f}" if math.isnan(std) else f"{mean:.4f} ± {std:.4f}"
 
 
-def _baseline_view(table: pd.DataFrame) -> pd.DataFrame:
+def _reference_finding(data: ReportData) -> str | None:
+    if data.references is None:
+        return None
+    return reference.finding(data.frame, data.repeats, data.references)
+
+
+def _baseline_view(table: pd.DataFrame, references: pd.DataFrame | None = None) -> pd.DataFrame:
     view = table[["heading", "notebook_params", "n_params", "notebook_test_accuracy",
                   "test_accuracy", "val_accuracy", "train_seconds", "state"]].copy()  # fmt: skip
     view.columns = ["notebook heading", "notebook params", "params", "notebook test acc",
@@ -273,7 +295,28 @@ def _baseline_view(table: pd.DataFrame) -> pd.DataFrame:
             _pm(m, s) for m, s in zip(table["test_mean"], table["test_std"], strict=True)
         ]
         view["repeats"] = table["repeats"]
-    return view
+    if references is None or references.empty:
+        return view
+    rows = pd.DataFrame(
+        {
+            "notebook heading": [f"reference: {label}" for label in references["label"]],
+            "params": references["n_features"].astype(int) + 1,  # a weight per feature, a bias
+            "test acc": references["test_accuracy"].astype(float),
+            "val acc": references["val_accuracy"].astype(float),
+            "train s": references["fit_seconds"].astype(float),
+            "state": [f"reference model, C={c:g}" for c in references["c"]],
+            "test acc 95% interval (test reviews)": [
+                f"{lo:.4f}–{hi:.4f}"
+                for lo, hi in zip(references["test_low"], references["test_high"], strict=True)
+            ],
+        }
+    )
+    view["test acc 95% interval (test reviews)"] = None
+    # As objects, so that the concatenation decides no dtype from the all-empty cells.
+    return pd.concat(
+        [view.astype(object), rows.reindex(columns=view.columns).astype(object)],
+        ignore_index=True,
+    )
 
 
 def _reproduction_view(table: pd.DataFrame) -> pd.DataFrame:

@@ -8,6 +8,9 @@ first objective) and importances from the same PED-ANOVA evaluator and target as
 time are drawn here: Optuna draws a front only over a study's own objectives, and neither cost is
 an objective of the default study; ours also marks the notebook's configurations.
 
+The Pareto and history figures also draw the study's reference models (``reports.reference``:
+logistic regressions on the same inputs) as labelled horizontal lines at their validation accuracy.
+
 Optuna's functions warn or raise when there is nothing to draw, so a figure without data (no
 complete trial, no importances) is a placeholder saying why, and every file is still written.
 Interactive pages load ``plotly.min.js`` from the output folder (written once), so they open
@@ -42,6 +45,7 @@ from optuna.trial import FrozenTrial, TrialState  # noqa: E402
 from plotly.subplots import make_subplots  # noqa: E402
 
 from reports.analysis import COSTS, Importances, importance_target, pareto_mask  # noqa: E402
+from reports.reference import reference_table  # noqa: E402
 from reports.tables import PARAMS, SAMPLER, complete  # noqa: E402
 
 STATIC_FORMATS = ("png", "svg", "pdf")
@@ -92,13 +96,16 @@ def save_figures(
 def static_figure(name: str, study: optuna.Study, frame: pd.DataFrame, imp: Importances) -> Figure:
     """One of ``FIGURES`` drawn with matplotlib, for PNG, SVG and PDF files."""
     if name == "pareto":
-        return _pareto_mpl(frame)
+        return _pareto_mpl(frame, reference_table(study))
     missing = _missing(name, study, imp)
     if missing:
         return _empty_mpl(missing)
     # Optuna's functions switch matplotlib to its ggplot style; keep that to their own figure.
     with matplotlib.rc_context():
-        fig = _figure_of(_draw_with_optuna(optuna_mpl, name, study, imp))
+        drawn = _draw_with_optuna(optuna_mpl, name, study, imp)
+        if name == "history":
+            _reference_lines_mpl(drawn, reference_table(study))
+        fig = _figure_of(drawn)
     for ax in fig.axes:
         if ax.get_xscale() == "log":
             _readable_log_ticks(ax)  # narrow log ranges get colliding 4x10^0 ... labels
@@ -110,12 +117,14 @@ def interactive_figure(
 ) -> go.Figure:
     """One of ``FIGURES`` drawn with plotly, for an HTML page."""
     if name == "pareto":
-        return _pareto_plotly(frame)
+        return _pareto_plotly(frame, reference_table(study))
     missing = _missing(name, study, imp)
     if missing:
         return _empty_plotly(_TITLES[name], missing)
     fig = _draw_with_optuna(optuna_plotly, name, study, imp)
     assert isinstance(fig, go.Figure)
+    if name == "history":
+        _reference_lines_plotly(fig, reference_table(study))
     return fig
 
 
@@ -216,7 +225,43 @@ def _empty_plotly(title: str, text: str) -> go.Figure:
     return fig
 
 
-def _pareto_mpl(frame: pd.DataFrame) -> Figure:
+#: Line styles of the reference models, in the order they were stored.
+_REFERENCE_STYLES = ("--", ":", "-.")
+_REFERENCE_COLORS = ("tab:purple", "tab:brown", "tab:olive")
+
+
+def reference_label(row: pd.Series) -> str:
+    """The legend text of a reference model's line."""
+    return f"reference: {row['label']}, val {float(row['val_accuracy']):.4f}"
+
+
+def _reference_lines_mpl(ax: Axes, references: pd.DataFrame | None) -> None:
+    """A labelled horizontal line per reference model at its validation accuracy."""
+    if references is None or references.empty:
+        return
+    for i, (_, row) in enumerate(references.iterrows()):
+        ax.axhline(
+            float(row["val_accuracy"]), ls=_REFERENCE_STYLES[i % len(_REFERENCE_STYLES)],
+            c=_REFERENCE_COLORS[i % len(_REFERENCE_COLORS)], lw=1, label=reference_label(row),
+        )  # fmt: skip
+    ax.legend(fontsize=7)
+
+
+def _reference_lines_plotly(fig: go.Figure, references: pd.DataFrame | None, **where: Any) -> None:
+    """The plotly twin of ``_reference_lines_mpl`` (``where``: ``row``/``col`` of subplots)."""
+    if references is None or references.empty:
+        return
+    dashes = ("dash", "dot", "dashdot")
+    for i, (_, row) in enumerate(references.iterrows()):
+        fig.add_hline(
+            y=float(row["val_accuracy"]), line_dash=dashes[i % len(dashes)],
+            line_color=_REFERENCE_COLORS[i % len(_REFERENCE_COLORS)].removeprefix("tab:"),
+            line_width=1, annotation_text=reference_label(row),
+            annotation_position="bottom right", annotation_font_size=10, **where,
+        )  # fmt: skip
+
+
+def _pareto_mpl(frame: pd.DataFrame, references: pd.DataFrame | None = None) -> Figure:
     done = complete(frame)
     fig, axes = plt.subplots(1, len(COSTS), figsize=(11, 4))
     if done.empty:
@@ -246,11 +291,12 @@ def _pareto_mpl(frame: pd.DataFrame) -> Figure:
         ax.set_xlabel(COST_LABELS[cost])
         ax.set_ylabel("validation accuracy")
         ax.set_title(f"Accuracy vs {COST_LABELS[cost]}")
+        _reference_lines_mpl(ax, references)
     axes[0].legend(fontsize=7)
     return fig
 
 
-def _pareto_plotly(frame: pd.DataFrame) -> go.Figure:
+def _pareto_plotly(frame: pd.DataFrame, references: pd.DataFrame | None = None) -> go.Figure:
     done = complete(frame)
     if done.empty:
         return _empty_plotly(_TITLES["pareto"], f"{NO_TRIAL}: no Pareto front.")
@@ -273,6 +319,7 @@ def _pareto_plotly(frame: pd.DataFrame) -> go.Figure:
             ),
             row=1, col=col,
         )  # fmt: skip
+    _reference_lines_plotly(fig, references, row="all", col="all")
     fig.update_xaxes(type="log", row=1, col=1)
     fig.update_yaxes(title_text="validation accuracy")
     fig.update_layout(title="Pareto front: validation accuracy vs cost")

@@ -24,6 +24,7 @@ from study.directions import DIRECTIONS
 from study.optimize_args import parse_args, resolved_config
 from study.parallel import run_workers
 from study.progress import print_summary
+from study.reference_runs import report_references
 from study.run import process_sampler_seed, run_worker, set_up_process
 from study.stopping import FINISHED, count_trials
 from study.study_setup import StudySetupError, make_pruner, make_sampler, open_study
@@ -88,6 +89,8 @@ def _optimize(
         f"{finished}/{args.trials} trials finished; data {data.sizes()}; backend {backend}",
         file=sys.stderr,
     )
+    # Once per study, before any trial or worker: the non-recurrent line the LSTMs are held to.
+    report_references(study, data, data_settings(args))
     if finished >= args.trials:
         print(
             f"study already holds {finished} finished trials (target {args.trials}); nothing to do"

@@ -16,6 +16,7 @@ PROGRESS_BAR = r" *\d{1,3}%\|.*\| *\d+/\d+ \[.*\]"
 OPTIMIZE = (
     r"(created|resuming) study '[^']+' in \S+: \d+/\d+ trials finished; "
     r"data \{'train': \d+, 'val': \d+, 'test': \d+\}; backend (jax|tensorflow)",
+    r"reference models (\(logistic regression, (stored, )?fitted in \d+ s\)|not fitted): .*",
     PROGRESS_BAR,
     r"target reached after \d+ s",
 )

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 BENCHMARKS = (
     "data", "overhead", "training", "backends", "pruning", "study_estimate", "memory",
-    "dashboard_while_writing", "lstm_loop",
+    "dashboard_while_writing", "lstm_loop", "reference_models",
 )  # fmt: skip
 
 

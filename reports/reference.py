@@ -1,0 +1,184 @@
+"""The study's non-recurrent reference models, and how the best RNN compares with them.
+
+``python -m study.optimize`` stores logistic regressions on the study's own inputs (bag of words,
+bag of bigrams: ``study.reference``) as the user attribute ``reference_models``. Here that
+attribute becomes a table (``reference_table``), and one finding (``finding``) says how far the
+best RNN lies above or below the best of them on test accuracy and whether that is beyond noise
+(``compare`` holds the rule). No scikit-learn and no Keras: this only reads what was stored.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import optuna
+import pandas as pd
+from scipy import stats
+
+from reports.tables import complete
+
+#: The study user attribute ``study.reference_runs`` writes.
+ATTR = "reference_models"
+COLUMNS = [
+    "name", "label", "features", "n_features", "c", "val_accuracy", "test_accuracy", "test_low",
+    "test_high", "n_test", "fit_seconds",
+]  # fmt: skip
+Z95 = stats.norm.ppf(0.975)
+
+
+class BestRnn(NamedTuple):
+    """The RNN the references are compared with, chosen on validation accuracy.
+
+    Attributes:
+        description: What it is, for a reader (which trial or configuration, how many runs).
+        test_accuracy: Its test accuracy (the mean over its runs when repeated).
+        test_std: Seed-to-seed std of one run's test accuracy (NaN for a single run).
+        runs: Number of training runs behind ``test_accuracy``.
+    """
+
+    description: str
+    test_accuracy: float
+    test_std: float
+    runs: int
+
+
+class Comparison(NamedTuple):
+    """Best RNN minus best reference model on test accuracy, with its 95 % noise band.
+
+    Attributes:
+        rnn: The best RNN.
+        reference: The best reference model's row of ``reference_table``.
+        diff: RNN test accuracy minus the reference's (a fraction; > 0: the RNN is above).
+        half_width: Half width of the 95 % interval of ``diff`` (see ``compare``).
+        within_noise: ``abs(diff) <= half_width``.
+    """
+
+    rnn: BestRnn
+    reference: pd.Series
+    diff: float
+    half_width: float
+    within_noise: bool
+
+
+def reference_table(study: optuna.Study) -> pd.DataFrame:
+    """One row per stored reference model (``COLUMNS``); empty when the study holds none."""
+    stored: Any = study.user_attrs.get(ATTR)
+    models = stored.get("models") if isinstance(stored, dict) else None
+    if not models:
+        return pd.DataFrame(columns=COLUMNS)
+    return pd.DataFrame([{k: m.get(k) for k in COLUMNS} for m in models], columns=COLUMNS)
+
+
+def best_reference(table: pd.DataFrame) -> pd.Series | None:
+    """The reference model with the best validation accuracy (never chosen on test)."""
+    if table.empty:
+        return None
+    return table.loc[table["val_accuracy"].astype(float).idxmax()]
+
+
+def best_rnn(frame: pd.DataFrame, repeats: pd.DataFrame | None) -> BestRnn | None:
+    """The best RNN, chosen on validation accuracy only.
+
+    Args:
+        frame: The study's trials (``reports.tables.study_frame``).
+        repeats: Mean ± std per configuration (``ReportData.repeats``: a confirmation study,
+            or trials run with ``--repeats``), or None.
+
+    Returns:
+        The configuration with the best validation mean when ``repeats`` has one with a test
+        accuracy (its test mean and seed std), else the complete trial with the best validation
+        accuracy (a single run), or None when there is none.
+    """
+    if repeats is not None and not repeats.empty:
+        usable = repeats[repeats["test_mean"].notna()]
+        if not usable.empty:
+            row = usable.loc[usable["val_mean"].astype(float).idxmax()]
+            runs = int(row["repeats"])
+            return BestRnn(
+                description=(
+                    f"the confirmed best configuration ({row['config']}), mean of {runs} seeds"
+                    if runs >= 2
+                    else f"the best configuration ({row['config']}), a single run"
+                ),
+                test_accuracy=float(row["test_mean"]),
+                test_std=float(row["test_std"]) if runs >= 2 else math.nan,
+                runs=runs,
+            )
+    done = complete(frame)
+    done = done[done["test_accuracy"].notna()] if not done.empty else done
+    if done.empty:
+        return None
+    row = done.loc[done["val_accuracy"].astype(float).idxmax()]
+    return BestRnn(
+        description=f"the best trial by validation, #{int(row['number'])}, a single run",
+        test_accuracy=float(row["test_accuracy"]),
+        test_std=math.nan,
+        runs=1,
+    )
+
+
+def compare(rnn: BestRnn, reference: pd.Series) -> Comparison:
+    """Whether the best RNN and the best reference differ beyond noise on test accuracy.
+
+    The difference ``d = p_rnn - p_ref`` is called within noise when ``|d|`` is at most the half
+    width of its 95 % interval::
+
+        h = sqrt((t * s / sqrt(R))**2 + z**2 * (p_rnn (1 - p_rnn) + p_ref (1 - p_ref)) / n)
+
+    * ``t * s / sqrt(R)``: the RNN's seed spread, a t-interval (R - 1 degrees of freedom) of its
+      mean over R seeds with ``s`` the std of one run's test accuracy. A single run has no
+      measured seed spread: the term is left out, and the finding says so.
+    * The binomial term: the sampling of the ``n`` test reviews, for each model. Both models are
+      scored on the same reviews, so their errors are positively correlated and the variance of
+      the difference is smaller than this sum: counting them as independent makes ``h`` wider,
+      the rule conservative (it says "within noise" sooner, "beyond noise" only when clear).
+
+    What it covers: which seeds trained the RNN and which ``n`` reviews happened to form the test
+    set. What it does not: the choice of the configuration and of ``C`` on validation, another
+    vocabulary or ``maxlen``, other data.
+    """
+    p_rnn = rnn.test_accuracy
+    p_ref = float(reference["test_accuracy"])
+    n = int(reference["n_test"])
+    sampling = Z95**2 * (p_rnn * (1 - p_rnn) + p_ref * (1 - p_ref)) / n
+    seeds = 0.0
+    if rnn.runs >= 2 and not math.isnan(rnn.test_std):
+        seeds = (stats.t.ppf(0.975, rnn.runs - 1) * rnn.test_std / math.sqrt(rnn.runs)) ** 2
+    half = math.sqrt(seeds + sampling)
+    diff = p_rnn - p_ref
+    return Comparison(rnn, reference, diff, half, abs(diff) <= half)
+
+
+def finding(
+    frame: pd.DataFrame, repeats: pd.DataFrame | None, references: pd.DataFrame
+) -> str | None:
+    """One sentence: the best RNN against the best reference model, or None without both."""
+    reference = best_reference(references)
+    rnn = best_rnn(frame, repeats)
+    if reference is None or rnn is None:
+        return None
+    c = compare(rnn, reference)
+    if c.diff == 0:
+        where = "level with"
+    else:
+        where = f"{100 * abs(c.diff):.2f} pp {'above' if c.diff > 0 else 'below'}"
+    noise = "within noise" if c.within_noise else "beyond noise"
+    covers = (
+        f"its {rnn.runs} seeds and the sampling of the {int(reference['n_test']):,} test reviews"
+        if rnn.runs >= 2 and not math.isnan(rnn.test_std)
+        else f"the sampling of the {int(reference['n_test']):,} test reviews only; one run "
+        "measures no seed spread"
+    )
+    return (
+        f"On test accuracy the best RNN ({rnn.description}: {_acc(rnn)}) is {where} the best "
+        f"reference model, {reference['label']} ({float(reference['test_accuracy']):.4f}, "
+        f"chosen on validation): {noise} (95 % interval of the difference "
+        f"± {100 * c.half_width:.2f} pp, covering {covers})."
+    )
+
+
+def _acc(rnn: BestRnn) -> str:
+    if rnn.runs >= 2 and not math.isnan(rnn.test_std):
+        return f"{rnn.test_accuracy:.4f} ± {rnn.test_std:.4f}"
+    return f"{rnn.test_accuracy:.4f}"

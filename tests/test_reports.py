@@ -256,7 +256,7 @@ def repeats_frame(values: dict[ModelConfig, list[float]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def test_axis_findings_flag_pure_noise_about_as_often_as_their_level_says() -> None:
+def test_axis_findings_flag_noise_at_their_level_and_find_a_real_difference() -> None:
     # Five settings of equal accuracy, three seeded repeats each: any verdict of a difference is
     # a false alarm. A test at the 5% level for five settings must not raise one in 20-27% of
     # studies, as comparing best and worst against a two-setting threshold did.
@@ -273,6 +273,16 @@ def test_axis_findings_flag_pure_noise_about_as_often_as_their_level_says() -> N
         alarms += "beyond" in units.findings[0]
     # 5% expected; 12% lies more than three binomial standard deviations above it.
     assert alarms / draws < 0.12, f"{alarms} false alarms in {draws} noise-only studies"
+    # ... and not by never saying anything: one setting 4 seed-stds better (the F-test's power
+    # is 98% with 3 repeats of 5 settings, F(4, 10)) must be seen in most such studies.
+    found, tries = 0, 40
+    for _ in range(tries):
+        runs = {e.config: list(0.8 + rng.normal(0, 0.01, size=3)) for e in UNITS_AXIS}
+        runs[ModelConfig(64, 8)] = [v + 0.04 for v in runs[ModelConfig(64, 8)]]
+        summary = repeats.summary(repeats_frame(runs))
+        units = axis_sections(frame, summary, repeats.pooled_spread(summary))[0]
+        found += "beyond" in units.findings[0]
+    assert found / tries > 0.8, f"a real difference found in only {found} of {tries} studies"
 
 
 def test_axis_findings_see_one_clearly_better_setting_among_five() -> None:

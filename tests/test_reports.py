@@ -102,13 +102,32 @@ def test_axis_findings_say_they_rest_on_single_runs() -> None:
     assert list(units.controlled["value"]) == [8, 16, 32, 64, 128]
     assert units.findings[0].startswith("units 128 vs 8")
     assert "15.0 pp apart" in units.findings[0]
-    assert "rests on single runs" in units.findings[0]
+    assert "rests on single runs, so no interval can be given" in units.findings[0]
+    assert "±" not in units.findings[0] and "ANOVA" not in units.findings[0]
+    assert units.difference == pytest.approx(0.15) and units.difference_ci is None
+    assert units.anova_p is None and units.anova_f is None and units.param == "units"
     assert "8,553 to 78,273" in units.findings[1]
     dropout = data.sections[2]
     assert "leaves the parameter count unchanged (33,321)" in dropout.findings[1]
     for section in data.sections:
         assert section.findings, section.axis.title
     assert "### Stacked LSTM layers" in findings_markdown(study, data)
+
+
+def test_single_runs_get_an_interval_from_a_spread_measured_elsewhere() -> None:
+    # The spread comes from repeats of two dropout-axis configurations; the units axis has only
+    # its single runs, so each side of the difference is one run: n = 1 and 1.
+    labels = [e.label for e in BASELINE_GRID]
+    dropout_axis = [ModelConfig(8, 32, 1, 0.4, 0.5), ModelConfig(8, 32, 1, 0.7, 0.5)]
+    confirm = confirm_study(0.005, {dropout_axis[0]: 0.80, dropout_axis[1]: 0.81})
+    summary = repeats.summary(study_frame(confirm))
+    study = new_study()
+    add_baselines(study, {labels[0]: 0.70, labels[4]: 0.85})
+    units = axis_sections(study_frame(study), summary, repeats.pooled_spread(summary))[0]
+    half = 2.7764451 * 0.005 * math.sqrt(2)  # t(0.975, 4) from tables
+    assert units.difference_ci == pytest.approx(half, rel=1e-6)
+    assert f"15.0 ± {100 * half:.1f} pp apart (single runs; 95 %" in units.findings[0]
+    assert units.anova_p is not None
 
 
 def test_embedding_and_layer_axes_include_the_part_1_reference() -> None:
@@ -159,8 +178,17 @@ def test_axis_findings_compare_the_difference_with_the_spread(gap: float, verdic
     units = axis_sections(frame, summary, spread)[0]
     text = units.findings[0]
     assert text.startswith("units 128 vs 8"), text
-    assert f"{100 * gap:.1f} pp apart (means of 3 and 3 repeats)" in text
+    # Three repeats at 0.80 - 0.005, 0.80, 0.80 + 0.005 (and the same around 0.80 + gap): the
+    # pooled std is 0.005 with 2 + 2 degrees of freedom; t(0.975, 4) = 2.7764 (tables).
+    half = 2.7764451 * 0.005 * math.sqrt(1 / 3 + 1 / 3)
+    assert units.difference == pytest.approx(gap)
+    assert units.difference_ci == pytest.approx(half, rel=1e-6)
+    assert f"{100 * gap:.1f} ± {100 * half:.1f} pp apart (means of 3 and 3 repeats; 95 %" in text
+    assert "0.5 pp pooled over 2 configurations with 4 degrees of freedom" in text
     assert f"{verdict} seed noise" in text
+    assert units.anova_p is not None and (units.anova_p < 0.05) == (verdict == "beyond")
+    # F by hand: two settings of 3 runs, grand mean halfway: 2 * 3 * (gap / 2)^2 / 1 over 0.005^2
+    assert units.anova_f == pytest.approx(6 * (gap / 2) ** 2 / 0.005**2)
     assert "one-way ANOVA across the 2 settings" in text
     assert "single runs" not in text
     table = baseline_table(frame, summary)

@@ -17,7 +17,7 @@ import pandas as pd
 from reports import analysis, plots, render, repeats, reproduction
 from reports.findings import AxisSection, axis_sections
 from reports.load import load_confirm_study, load_sibling
-from reports.tables import baseline_table, complete, state_counts, study_frame
+from reports.tables import baseline_table, complete, counts_text, study_frame
 
 
 class ReportData(NamedTuple):
@@ -119,8 +119,7 @@ def document(study: optuna.Study, data: ReportData) -> render.Report:
     doc.heading("Study")
     doc.bullets(_study_facts(study, frame))
     if done.empty:
-        counts = state_counts(frame)
-        shown = ", ".join(f"{n} {s.lower()}" for s, n in counts.items()) or "no trials at all"
+        shown = counts_text(frame) if len(frame) else "no trials at all"
         doc.paragraph(
             f"No trial has completed yet ({shown}): tables and figures below are empty, and "
             "findings wait for complete trials."
@@ -218,8 +217,7 @@ def _study_facts(study: optuna.Study, frame: pd.DataFrame) -> list[str]:
             if len(study.directions) > 1
             else " (validation accuracy)"
         ),  # fmt: skip
-        "trials: "
-        + (", ".join(f"{n} {s.lower()}" for s, n in state_counts(frame).items()) or "none"),
+        "trials: " + counts_text(frame),
     ]
     if config:
         data_keys = ("data", "max_features", "maxlen", "val_split", "limit_train", "limit_test")

@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats
 
 from reports.repeats import Spread
-from reports.tables import complete, config_key
+from reports.tables import complete, config_key, over_cap
 from search_spaces.baseline import BASELINE_GRID
 
 
@@ -152,7 +152,8 @@ def _basis(axis: Axis, frame: pd.DataFrame, controlled: pd.DataFrame) -> str:
     done = complete(frame)
     done = done[done[axis.param].notna()]
     notebook = int(controlled["val_accuracy"].notna().sum())
-    pruned = int((frame["state"] == "PRUNED").sum())
+    capped = int(over_cap(frame).sum())
+    pruned = int((frame["state"] == "PRUNED").sum()) - capped
     failed = int((frame["state"] == "FAIL").sum())
     text = (
         f"This section rests on {_count(len(done), 'complete trial')} "
@@ -165,6 +166,8 @@ def _basis(axis: Axis, frame: pd.DataFrame, controlled: pd.DataFrame) -> str:
         f"; {_count(pruned, 'pruned trial')} {'is' if pruned == 1 else 'are'} left out, "
         "their accuracy being of fewer epochs"
     )
+    if capped:
+        text += f" (so {'is' if capped == 1 else 'are'} {capped} over the cost cap, never trained)"
     if failed:
         text += f", as {'is' if failed == 1 else 'are'} {failed} failed, which have none"
     return text + "."

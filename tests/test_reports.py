@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -13,8 +14,9 @@ from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
 from optuna.trial import TrialState
 
 from reports import analysis, repeats
-from reports.build import compute, findings_markdown
+from reports.build import compute, document, findings_markdown
 from reports.findings import AXES, axis_sections, controlled_table
+from reports.render import to_markdown
 from reports.tables import COLUMNS, PARAMS, baseline_table, config_key, study_frame
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.config import ModelConfig
@@ -342,6 +344,27 @@ def test_every_axis_section_says_what_it_rests_on_and_that_pruned_trials_are_lef
         assert f"{expected_notebook[section.axis.param]} of them the notebook's" in text, text
         assert "2 pruned trials are left out" in text and "1 failed" in text, text
     assert data.sections[0].basis in findings_markdown(study, data)
+
+
+def test_trials_over_the_cost_cap_are_counted_apart_from_pruned_ones(tmp_path: Path) -> None:
+    # Pruned untrained for --max-lstm-params: not "pruned" (stopped after some epochs) anywhere
+    # the report counts trials.
+    study = new_study()
+    add_baselines(study)
+    add(study, ModelConfig(20, 10), 0.95, state=TrialState.PRUNED)
+    add(study, ModelConfig(30, 10), 0.97, state=TrialState.PRUNED)
+    for units in (200, 220, 240):
+        config = ModelConfig(units, 100, 3)
+        add(study, config, None, state=TrialState.PRUNED, extra={"over_cost_cap": 400_000})
+    add(study, ModelConfig(40, 10), None, state=TrialState.FAIL)
+    data = compute(study)
+    for section in data.sections:
+        assert "2 pruned trials are left out" in section.basis, section.basis
+        assert "(so are 3 over the cost cap, never trained)" in section.basis, section.basis
+    md = to_markdown(document(study, data), tmp_path)
+    counted = "14 complete, 2 pruned (plus 3 over the cost cap, never trained), 1 fail"
+    assert f"- trials: {counted}" in md
+    assert "5 pruned" not in md
 
 
 def test_a_study_run_with_repeats_knows_every_trials_spread() -> None:

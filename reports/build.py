@@ -31,6 +31,9 @@ class ReportData(NamedTuple):
     spread: repeats.Spread | None
     reproduction: pd.DataFrame | None
     repeats_source: str | None = None
+    #: The study is itself a reproduction (``python -m study.reproduce``): its "validation"
+    #: accuracy is test accuracy, so its report ranks nothing (no axis sections, no best trial).
+    is_reproduction: bool = False
 
 
 def compute(
@@ -46,6 +49,9 @@ def compute(
         reproduced: Its reproduction of the notebook (``python -m study.reproduce``), if any.
     """
     frame = study_frame(study)
+    own = is_reproduction(study)
+    if own and reproduced is None:
+        reproduced = study
     summary = spread = source = None
     if confirm is not None:
         summary, source = repeats.summary(study_frame(confirm)), "confirmation study"
@@ -57,7 +63,7 @@ def compute(
     return ReportData(
         frame=frame,
         baseline=baseline_table(frame, summary),
-        sections=axis_sections(frame, summary, spread),
+        sections=[] if own else axis_sections(frame, summary, spread),
         importances=analysis.importances(study),
         repeats=summary,
         spread=spread,
@@ -67,13 +73,22 @@ def compute(
             else reproduction.reproduction_table(study_frame(reproduced))
         ),
         repeats_source=source,
+        is_reproduction=own,
     )
+
+
+def is_reproduction(study: optuna.Study) -> bool:
+    """Whether ``study`` is a reproduction of the notebook (``python -m study.reproduce``).
+
+    Its protocol watches the test set after every epoch as if it were validation data.
+    """
+    config = study.user_attrs.get("config") or {}
+    return str(config.get("protocol", "")).startswith("notebook")
 
 
 def reproduction_of(study: optuna.Study) -> optuna.Study | None:
     """The reproduction study of ``study``, or the study itself when it is one."""
-    config = study.user_attrs.get("config") or {}
-    if str(config.get("protocol", "")).startswith("notebook"):
+    if is_reproduction(study):
         return study
     return load_sibling(study, reproduction.reproduce_study_name(study.study_name))
 
@@ -83,7 +98,8 @@ def build_report(study: optuna.Study, out: Path, formats: list[str]) -> ReportDa
     out.mkdir(parents=True, exist_ok=True)
     data = compute(study, load_confirm_study(study), reproduction_of(study))
     data.frame.to_csv(out / "trials.csv", index=False)
-    plots.save_figures(out, study, data.frame, data.importances, formats)
+    if not data.is_reproduction:  # its figures would rank test accuracy as validation
+        plots.save_figures(out, study, data.frame, data.importances, formats)
     doc = document(study, data)
     (out / "report.md").write_text(render.to_markdown(doc, out), encoding="utf-8")
     (out / "report.html").write_text(render.to_html(doc, out), encoding="utf-8")
@@ -93,6 +109,10 @@ def build_report(study: optuna.Study, out: Path, formats: list[str]) -> ReportDa
 def findings_markdown(study: optuna.Study, data: ReportData) -> str:
     """The axis findings as a short Markdown note (for the dashboard)."""
     lines = [f"## Findings for {study.study_name}", ""]
+    if data.is_reproduction:
+        lines += [REPRODUCTION_ONLY, ""]
+        if data.reproduction is not None:
+            lines += [reproduction.verdict(data.reproduction), ""]
     for section in data.sections:
         lines += [
             f"### {section.axis.title}",
@@ -111,8 +131,42 @@ def save_dashboard_note(study: optuna.Study, data: ReportData) -> None:
     save_note(study, findings_markdown(study, data))
 
 
+#: What a reproduction study's report says instead of ranking its trials.
+REPRODUCTION_ONLY = (
+    "This study reproduces the notebook (`python -m study.reproduce`): it trained the notebook's "
+    "14 configurations under the notebook's own protocol, all 25,000 training reviews with the "
+    "test reviews watched after every epoch. Every accuracy it recorded is therefore test "
+    "accuracy, watched after every epoch as the notebook did, and never used to choose: this "
+    "report compares it with the notebook's figures and ranks no configuration. For findings, "
+    "report on the study it reproduces for (`python -m study.optimize`)."
+)
+
+
+def _reproduction_document(study: optuna.Study, data: ReportData) -> render.Report:
+    doc = render.Report(f"Study report: {study.study_name}")
+    doc.heading("Study")
+    doc.paragraph(REPRODUCTION_ONLY)
+    doc.bullets(_study_facts(study, data.frame, reproduction=True))
+    doc.heading("The notebook reproduced, under its own protocol")
+    if data.reproduction is not None:
+        doc.paragraph(reproduction.verdict(data.reproduction))
+        doc.table(_reproduction_view(data.reproduction))
+    doc.heading("Files")
+    doc.paragraph(
+        "`trials.csv` holds one row per trial (every state); its `val_accuracy` column is the "
+        "test accuracy watched after the last epoch, under the notebook's protocol."
+    )
+    return doc
+
+
 def document(study: optuna.Study, data: ReportData) -> render.Report:
-    """Lays the report out as blocks (rendered to Markdown and HTML by ``render``)."""
+    """Lays the report out as blocks (rendered to Markdown and HTML by ``render``).
+
+    A reproduction study (``data.is_reproduction``) gets a short report of its own: what it
+    is, its facts and its table beside the notebook's figures, with no ranking.
+    """
+    if data.is_reproduction:
+        return _reproduction_document(study, data)
     frame = data.frame
     done = complete(frame)
     doc = render.Report(f"Study report: {study.study_name}")
@@ -206,19 +260,24 @@ def _params() -> list[str]:
     return list(PARAMS)
 
 
-def _study_facts(study: optuna.Study, frame: pd.DataFrame) -> list[str]:
+def _study_facts(
+    study: optuna.Study, frame: pd.DataFrame, reproduction: bool = False
+) -> list[str]:
     attrs = study.user_attrs
     config = attrs.get("config", {}) or {}
-    facts = [
-        "objectives: "
-        + ", ".join(d.name.lower() for d in study.directions)
-        + (
-            " (validation accuracy, parameter count)"
-            if len(study.directions) > 1
-            else " (validation accuracy)"
-        ),  # fmt: skip
-        "trials: " + counts_text(frame),
-    ]
+    if reproduction:
+        watched = "recorded: test accuracy after every epoch (the notebook's protocol)"
+    else:
+        watched = (
+            "objectives: "
+            + ", ".join(d.name.lower() for d in study.directions)
+            + (
+                " (validation accuracy, parameter count)"
+                if len(study.directions) > 1
+                else " (validation accuracy)"
+            )
+        )
+    facts = [watched, "trials: " + counts_text(frame)]
     if config:
         data_keys = ("data", "max_features", "maxlen", "val_split", "limit_train", "limit_test")
         facts.append("data: " + ", ".join(f"{k}={config.get(k)}" for k in data_keys))
@@ -234,7 +293,7 @@ def _study_facts(study: optuna.Study, frame: pd.DataFrame) -> list[str]:
             "versions: " + ", ".join(f"{k} {v}" for k, v in sorted(attrs["versions"].items()))
         )
     done = complete(frame)
-    if not done.empty:
+    if not done.empty and not reproduction:
         best = done.loc[done["val_accuracy"].idxmax()]
         params = ", ".join(f"{p}={render.cell(best[p])}" for p in _params())
         seeds = (

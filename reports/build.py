@@ -17,7 +17,7 @@ import pandas as pd
 from reports import analysis, plots, reference, render, repeats, reproduction
 from reports.findings import AxisSection, axis_sections
 from reports.load import load_confirm_study, load_sibling
-from reports.tables import baseline_table, complete, state_counts, study_frame
+from reports.tables import baseline_table, complete, counts_text, study_frame
 
 
 class ReportData(NamedTuple):
@@ -32,6 +32,9 @@ class ReportData(NamedTuple):
     reproduction: pd.DataFrame | None
     repeats_source: str | None = None
     references: pd.DataFrame | None = None
+    #: The study is itself a reproduction (``python -m study.reproduce``): its "validation"
+    #: accuracy is test accuracy, so its report ranks nothing (no axis sections, no best trial).
+    is_reproduction: bool = False
 
 
 def compute(
@@ -47,6 +50,9 @@ def compute(
         reproduced: Its reproduction of the notebook (``python -m study.reproduce``), if any.
     """
     frame = study_frame(study)
+    own = is_reproduction(study)
+    if own and reproduced is None:
+        reproduced = study
     summary = spread = source = None
     if confirm is not None:
         summary, source = repeats.summary(study_frame(confirm)), "confirmation study"
@@ -58,7 +64,7 @@ def compute(
     return ReportData(
         frame=frame,
         baseline=baseline_table(frame, summary),
-        sections=axis_sections(frame, summary, spread),
+        sections=[] if own else axis_sections(frame, summary, spread),
         importances=analysis.importances(study),
         repeats=summary,
         spread=spread,
@@ -69,13 +75,22 @@ def compute(
         ),
         repeats_source=source,
         references=reference.reference_table(study),
+        is_reproduction=own,
     )
+
+
+def is_reproduction(study: optuna.Study) -> bool:
+    """Whether ``study`` is a reproduction of the notebook (``python -m study.reproduce``).
+
+    Its protocol watches the test set after every epoch as if it were validation data.
+    """
+    config = study.user_attrs.get("config") or {}
+    return str(config.get("protocol", "")).startswith("notebook")
 
 
 def reproduction_of(study: optuna.Study) -> optuna.Study | None:
     """The reproduction study of ``study``, or the study itself when it is one."""
-    config = study.user_attrs.get("config") or {}
-    if str(config.get("protocol", "")).startswith("notebook"):
+    if is_reproduction(study):
         return study
     return load_sibling(study, reproduction.reproduce_study_name(study.study_name))
 
@@ -85,7 +100,8 @@ def build_report(study: optuna.Study, out: Path, formats: list[str]) -> ReportDa
     out.mkdir(parents=True, exist_ok=True)
     data = compute(study, load_confirm_study(study), reproduction_of(study))
     data.frame.to_csv(out / "trials.csv", index=False)
-    plots.save_figures(out, study, data.frame, data.importances, formats)
+    if not data.is_reproduction:  # its figures would rank test accuracy as validation
+        plots.save_figures(out, study, data.frame, data.importances, formats)
     doc = document(study, data)
     (out / "report.md").write_text(render.to_markdown(doc, out), encoding="utf-8")
     (out / "report.html").write_text(render.to_html(doc, out), encoding="utf-8")
@@ -98,6 +114,10 @@ def findings_markdown(study: optuna.Study, data: ReportData) -> str:
     versus = _reference_finding(data)
     if versus:
         lines += ["### Reference models", f"- {versus}", ""]
+    if data.is_reproduction:
+        lines += [REPRODUCTION_ONLY, ""]
+        if data.reproduction is not None:
+            lines += [reproduction.verdict(data.reproduction), ""]
     for section in data.sections:
         lines += [
             f"### {section.axis.title}",
@@ -116,16 +136,49 @@ def save_dashboard_note(study: optuna.Study, data: ReportData) -> None:
     save_note(study, findings_markdown(study, data))
 
 
+#: What a reproduction study's report says instead of ranking its trials.
+REPRODUCTION_ONLY = (
+    "This study reproduces the notebook (`python -m study.reproduce`): it trained the notebook's "
+    "14 configurations under the notebook's own protocol, all 25,000 training reviews with the "
+    "test reviews watched after every epoch. Every accuracy it recorded is therefore test "
+    "accuracy, watched after every epoch as the notebook did, and never used to choose: this "
+    "report compares it with the notebook's figures and ranks no configuration. For findings, "
+    "report on the study it reproduces for (`python -m study.optimize`)."
+)
+
+
+def _reproduction_document(study: optuna.Study, data: ReportData) -> render.Report:
+    doc = render.Report(f"Study report: {study.study_name}")
+    doc.heading("Study")
+    doc.paragraph(REPRODUCTION_ONLY)
+    doc.bullets(_study_facts(study, data.frame, reproduction=True))
+    doc.heading("The notebook reproduced, under its own protocol")
+    if data.reproduction is not None:
+        doc.paragraph(reproduction.verdict(data.reproduction))
+        doc.table(_reproduction_view(data.reproduction))
+    doc.heading("Files")
+    doc.paragraph(
+        "`trials.csv` holds one row per trial (every state); its `val_accuracy` column is the "
+        "test accuracy watched after the last epoch, under the notebook's protocol."
+    )
+    return doc
+
+
 def document(study: optuna.Study, data: ReportData) -> render.Report:
-    """Lays the report out as blocks (rendered to Markdown and HTML by ``render``)."""
+    """Lays the report out as blocks (rendered to Markdown and HTML by ``render``).
+
+    A reproduction study (``data.is_reproduction``) gets a short report of its own: what it
+    is, its facts and its table beside the notebook's figures, with no ranking.
+    """
+    if data.is_reproduction:
+        return _reproduction_document(study, data)
     frame = data.frame
     done = complete(frame)
     doc = render.Report(f"Study report: {study.study_name}")
     doc.heading("Study")
     doc.bullets(_study_facts(study, frame))
     if done.empty:
-        counts = state_counts(frame)
-        shown = ", ".join(f"{n} {s.lower()}" for s, n in counts.items()) or "no trials at all"
+        shown = counts_text(frame) if len(frame) else "no trials at all"
         doc.paragraph(
             f"No trial has completed yet ({shown}): tables and figures below are empty, and "
             "findings wait for complete trials."
@@ -223,20 +276,24 @@ def _params() -> list[str]:
     return list(PARAMS)
 
 
-def _study_facts(study: optuna.Study, frame: pd.DataFrame) -> list[str]:
+def _study_facts(
+    study: optuna.Study, frame: pd.DataFrame, reproduction: bool = False
+) -> list[str]:
     attrs = study.user_attrs
     config = attrs.get("config", {}) or {}
-    facts = [
-        "objectives: "
-        + ", ".join(d.name.lower() for d in study.directions)
-        + (
-            " (validation accuracy, parameter count)"
-            if len(study.directions) > 1
-            else " (validation accuracy)"
-        ),  # fmt: skip
-        "trials: "
-        + (", ".join(f"{n} {s.lower()}" for s, n in state_counts(frame).items()) or "none"),
-    ]
+    if reproduction:
+        watched = "recorded: test accuracy after every epoch (the notebook's protocol)"
+    else:
+        watched = (
+            "objectives: "
+            + ", ".join(d.name.lower() for d in study.directions)
+            + (
+                " (validation accuracy, parameter count)"
+                if len(study.directions) > 1
+                else " (validation accuracy)"
+            )
+        )
+    facts = [watched, "trials: " + counts_text(frame)]
     if config:
         data_keys = ("data", "max_features", "maxlen", "val_split", "limit_train", "limit_test")
         facts.append("data: " + ", ".join(f"{k}={config.get(k)}" for k in data_keys))
@@ -252,7 +309,7 @@ def _study_facts(study: optuna.Study, frame: pd.DataFrame) -> list[str]:
             "versions: " + ", ".join(f"{k} {v}" for k, v in sorted(attrs["versions"].items()))
         )
     done = complete(frame)
-    if not done.empty:
+    if not done.empty and not reproduction:
         best = done.loc[done["val_accuracy"].idxmax()]
         params = ", ".join(f"{p}={render.cell(best[p])}" for p in _params())
         seeds = (
@@ -277,7 +334,8 @@ def _pm(mean: float, std: float) -> str:
 
 
 def _reference_finding(data: ReportData) -> str | None:
-    if data.references is None:
+    # A reproduction's "validation" is the test set: it has no best RNN to set beside anything.
+    if data.references is None or data.is_reproduction:
         return None
     return reference.finding(data.frame, data.repeats, data.references)
 

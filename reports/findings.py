@@ -2,8 +2,9 @@
 
 Each axis is read two ways: the notebook's controlled comparison (its baseline configurations that
 differ only along this axis) and the whole study (every complete trial, binned along the axis).
-The sentences say how far apart the settings are and, when a confirmation study measured the
-seed-to-seed spread, whether the settings differ beyond it: a one-way ANOVA F-test across all the
+The sentences say how far apart the settings are and, when a confirmation study (or
+``--repeats``) measured the seed-to-seed spread, give that difference a 95 % t-interval and say
+whether the settings differ beyond the spread: a one-way ANOVA F-test across all the
 axis's settings (not best against worst against a two-setting threshold, which with five settings
 cried wolf in about a third of noise-only studies; tests/test_reports.py), or that they rest on
 single runs when there is none. Every section says how many trials it rests on, and that pruned
@@ -20,7 +21,7 @@ import pandas as pd
 from scipy import stats
 
 from reports.repeats import Spread
-from reports.tables import complete, config_key
+from reports.tables import complete, config_key, over_cap
 from search_spaces.baseline import BASELINE_GRID
 
 
@@ -79,6 +80,13 @@ class AxisSection(NamedTuple):
         findings: Sentences generated from the two tables.
         basis: What the section rests on: its complete trials, and the pruned and failed
             trials it leaves out.
+        anova_f: F of the one-way ANOVA across the notebook's settings along the axis, or None
+            when there is no seed-to-seed spread to test against (or fewer than 2 settings).
+        anova_p: Its p-value (the chance of an F this large from seed noise alone), or None.
+        difference: Best minus worst of the notebook's settings (validation accuracy, a
+            fraction; means of repeats where there are), or None with fewer than 2 settings.
+        difference_ci: Half-width of the difference's 95 % t-interval (a fraction), or None
+            without a seed-to-seed spread (single runs give no interval).
     """
 
     axis: Axis
@@ -86,6 +94,25 @@ class AxisSection(NamedTuple):
     study: pd.DataFrame
     findings: list[str]
     basis: str
+    anova_f: float | None = None
+    anova_p: float | None = None
+    difference: float | None = None
+    difference_ci: float | None = None
+
+    @property
+    def param(self) -> str:
+        """The parameter that varies along the axis."""
+        return self.axis.param
+
+
+class Comparison(NamedTuple):
+    """Best against worst of the notebook's settings along an axis, in words and numbers."""
+
+    text: str
+    anova_f: float | None = None
+    anova_p: float | None = None
+    difference: float | None = None
+    difference_ci: float | None = None
 
 
 def axis_sections(
@@ -106,19 +133,27 @@ def _section(
 ) -> AxisSection:
     controlled = controlled_table(axis, frame, repeats)
     study = study_table(axis, frame)
-    findings = [
-        _comparison(axis, controlled, spread),
-        *_cost(axis, controlled),
-        *_whole_study(axis, frame),
-    ]
-    return AxisSection(axis, controlled, study, findings, _basis(axis, frame, controlled))
+    comparison = _comparison(axis, controlled, spread)
+    findings = [comparison.text, *_cost(axis, controlled), *_whole_study(axis, frame)]
+    return AxisSection(
+        axis,
+        controlled,
+        study,
+        findings,
+        _basis(axis, frame, controlled),
+        comparison.anova_f,
+        comparison.anova_p,
+        comparison.difference,
+        comparison.difference_ci,
+    )
 
 
 def _basis(axis: Axis, frame: pd.DataFrame, controlled: pd.DataFrame) -> str:
     done = complete(frame)
     done = done[done[axis.param].notna()]
     notebook = int(controlled["val_accuracy"].notna().sum())
-    pruned = int((frame["state"] == "PRUNED").sum())
+    capped = int(over_cap(frame).sum())
+    pruned = int((frame["state"] == "PRUNED").sum()) - capped
     failed = int((frame["state"] == "FAIL").sum())
     text = (
         f"This section rests on {_count(len(done), 'complete trial')} "
@@ -131,6 +166,8 @@ def _basis(axis: Axis, frame: pd.DataFrame, controlled: pd.DataFrame) -> str:
         f"; {_count(pruned, 'pruned trial')} {'is' if pruned == 1 else 'are'} left out, "
         "their accuracy being of fewer epochs"
     )
+    if capped:
+        text += f" (so {'is' if capped == 1 else 'are'} {capped} over the cost cap, never trained)"
     if failed:
         text += f", as {'is' if failed == 1 else 'are'} {failed} failed, which have none"
     return text + "."
@@ -195,38 +232,39 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
-def _comparison(axis: Axis, controlled: pd.DataFrame, spread: Spread | None) -> str:
+def _comparison(axis: Axis, controlled: pd.DataFrame, spread: Spread | None) -> Comparison:
     use_means = "val_mean" in controlled and controlled["val_mean"].notna().sum() >= 2
     col = "val_mean" if use_means else "val_accuracy"
     measured = controlled[controlled[col].notna()]
     if len(measured) < 2:
-        return (
+        return Comparison(
             f"{axis.title}: {len(measured)} of the notebook's {len(controlled)} configurations "
             "along this axis have a complete trial, too few to compare."
         )
     best = measured.loc[measured[col].idxmax()]
     worst = measured.loc[measured[col].idxmin()]
-    if best[col] == worst[col]:
-        return (
+    diff = float(best[col] - worst[col])
+    has_spread = spread is not None and spread.dof >= 1
+    if diff == 0 and not has_spread:
+        return Comparison(
             f"{axis.title}: all {len(measured)} of the notebook's settings reach the same "
-            f"validation accuracy ({best[col]:.2%})."
+            f"validation accuracy ({best[col]:.2%}).",
+            difference=0.0,
         )
-    diff_pp = 100 * (best[col] - worst[col])
-    basis = (
-        f"means of {int(best['repeats'])} and {int(worst['repeats'])} repeats"
-        if use_means
-        else "single runs"
-    )
-    text = (
+    runs = (int(best["repeats"]), int(worst["repeats"])) if use_means else (1, 1)
+    basis = f"means of {runs[0]} and {runs[1]} repeats" if use_means else "single runs"
+    head = (
         f"{axis.param} {_fmt(best['value'])} vs {_fmt(worst['value'])} (best vs worst of the "
-        f"notebook's settings, validation accuracy {best[col]:.2%} vs {worst[col]:.2%}): "
-        f"{diff_pp:.1f} pp apart ({basis})"
+        f"notebook's settings, validation accuracy {best[col]:.2%} vs {worst[col]:.2%})"
     )
-    if spread is None or spread.dof < 1:
-        return (
-            text + ". This rests on single runs: run `python -m study.confirm` to measure "
-            "the seed-to-seed spread before trusting it."
+    if spread is None or not has_spread:
+        return Comparison(
+            f"{head}: {100 * diff:.1f} pp apart ({basis}). This rests on single runs, so no "
+            "interval can be given: run `python -m study.confirm` to measure the seed-to-seed "
+            "spread before trusting it.",
+            difference=diff,
         )
+    half = difference_interval(spread, *runs)
     counts = measured["repeats"].astype(float) if use_means else pd.Series(1.0, measured.index)
     f_value, p_value = across_settings_test(measured[col], counts, spread)
     verdict = (
@@ -234,12 +272,27 @@ def _comparison(axis: Axis, controlled: pd.DataFrame, spread: Spread | None) -> 
         if p_value < ALPHA
         else "the differences are within seed noise"
     )
-    return (
-        f"{text}. A one-way ANOVA across the {len(measured)} settings (F = {f_value:.2f}, "
-        f"p = {p_value:.3f}; error term: the seed-to-seed variance of repeats, std "
-        f"{100 * spread.std:.1f} pp pooled over {spread.configs} configurations with "
-        f"{spread.dof} degrees of freedom) says {verdict} (at the {ALPHA:.0%} level)."
+    text = (
+        f"{head}: {100 * diff:.1f} ± {100 * half:.1f} pp apart ({basis}; 95 % t-interval from "
+        f"the seed-to-seed std of repeats, {100 * spread.std:.1f} pp pooled over "
+        f"{spread.configs} configurations with {spread.dof} degrees of freedom). A one-way "
+        f"ANOVA across the {len(measured)} settings (F = {f_value:.2f}, p = {p_value:.3f}, "
+        f"against the same seed-to-seed variance) says {verdict} (at the {ALPHA:.0%} level)."
     )
+    return Comparison(text, f_value, p_value, diff, half)
+
+
+def difference_interval(spread: Spread, n_best: int, n_worst: int) -> float:
+    """Half-width of the 95 % t-interval of a difference between two settings' accuracies.
+
+    Each setting's accuracy is a mean of ``n`` runs (1 for a single run) whose seed-to-seed std
+    is the pooled ``spread.std``, known to ``spread.dof`` degrees of freedom:
+    ``t(0.975, dof) * std * sqrt(1/n_best + 1/n_worst)``. The interval is for the difference of
+    two settings chosen in advance; picked as best and worst of several, it is optimistic, which
+    is why the verdict is the ANOVA's across all of them.
+    """
+    t = float(stats.t.ppf(0.975, spread.dof))
+    return t * spread.std * math.sqrt(1 / n_best + 1 / n_worst)
 
 
 def across_settings_test(

@@ -29,6 +29,7 @@ MEASURES: tuple[str, ...] = (
     "repeats",
     "val_accuracy_std",
     "test_accuracy_std",
+    "over_cost_cap",
 )
 #: Columns of ``trials_frame``, in order (``trials.csv`` has exactly these).
 COLUMNS: tuple[str, ...] = (
@@ -53,7 +54,9 @@ def trials_frame(trials: list[FrozenTrial]) -> pd.DataFrame:
     studies) and the last epoch's validation accuracy a pruned trial recorded;
     ``pruned_at_epoch`` is the 1-based epoch after which it was pruned. A trial of several seeds
     (``--repeats``) has their mean as its accuracies and their standard deviations in
-    ``val_accuracy_std`` and ``test_accuracy_std``. Missing or non-finite figures are NaN.
+    ``val_accuracy_std`` and ``test_accuracy_std``. ``over_cost_cap`` is the LSTM weight count
+    of a sampled trial pruned untrained for being over ``--max-lstm-params``. Missing or
+    non-finite figures are NaN.
     """
     rows = [_row(t) for t in trials]
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
@@ -161,6 +164,42 @@ def baseline_table(frame: pd.DataFrame, repeats: pd.DataFrame | None = None) -> 
     return pd.DataFrame(rows)
 
 
+#: ``state_counts``' key for trials pruned untrained over the cost cap.
+OVER_COST_CAP = "OVER_COST_CAP"
+
+
+def over_cap(frame: pd.DataFrame) -> pd.Series:
+    """Which trials were pruned untrained for being over the cost cap (``--max-lstm-params``)."""
+    return (frame["state"] == TrialState.PRUNED.name) & frame["over_cost_cap"].notna()
+
+
 def state_counts(frame: pd.DataFrame) -> dict[str, int]:
-    """How many trials are in each state, e.g. ``{"COMPLETE": 12, "PRUNED": 4}``."""
-    return {str(k): int(v) for k, v in frame["state"].value_counts().items()}
+    """How many trials are in each state, e.g. ``{"COMPLETE": 12, "PRUNED": 4}``.
+
+    Trials pruned untrained over the cost cap are counted apart, under ``OVER_COST_CAP``: they
+    were never trained, unlike the pruned ones, which stopped after some epochs.
+    """
+    capped = over_cap(frame)
+    counts = {str(k): int(v) for k, v in frame.loc[~capped, "state"].value_counts().items()}
+    if capped.any():
+        counts[OVER_COST_CAP] = int(capped.sum())
+    return counts
+
+
+def counts_text(frame: pd.DataFrame) -> str:
+    """The trials by state in words; ``"none"`` without trials.
+
+    E.g. ``12 complete, 3 pruned (plus 5 over the cost cap, never trained), 1 fail``.
+    """
+    counts = state_counts(frame)
+    capped = counts.pop(OVER_COST_CAP, 0)
+    capped_text = f"{capped} over the cost cap, never trained"
+    parts = []
+    for state, n in counts.items():
+        text = f"{n} {state.lower()}"
+        if state == TrialState.PRUNED.name and capped:
+            text += f" (plus {capped_text})"
+        parts.append(text)
+    if capped and TrialState.PRUNED.name not in counts:
+        parts.append(capped_text)
+    return ", ".join(parts) or "none"

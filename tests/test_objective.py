@@ -13,6 +13,7 @@ from search_spaces.baseline import BASELINE_GRID
 from study.data import DataSettings, load_dataset
 from study.study_setup import enqueue_baseline
 from study.train import TrainSettings
+from study.vectorized import train_repeats
 
 COMPLETE_ATTRS = {
     "n_params", "train_seconds", "epochs_run", "val_accuracy", "test_accuracy", "test_loss",
@@ -98,11 +99,24 @@ def test_repeats_train_several_seeds_and_return_their_mean(tiny_data) -> None:
     assert trial.state == TrialState.COMPLETE and attrs["repeat_mode"] == "vectorized"
     assert attrs["repeats"] == 3 and len(set(attrs["seeds"])) == 3
     assert attrs["seeds"][0] == attrs["seed"]
-    per_seed = attrs["val_accuracy_per_seed"]
-    assert len(per_seed) == 3 and len(attrs["test_accuracy_per_seed"]) == 3
-    assert trial.value == pytest.approx(sum(per_seed) / 3)
-    assert attrs["val_accuracy_std"] == pytest.approx(statistics.stdev(per_seed))
-    assert attrs["test_accuracy"] == pytest.approx(sum(attrs["test_accuracy_per_seed"]) / 3)
+    # Each seed trained alone, outside the objective: what the trial's numbers must summarize
+    # (a mean or spread over the wrong values, or replicas stored in the wrong order, fail).
+    alone = [
+        train_repeats(
+            BASELINE_GRID[8].config, tiny_data, TrainSettings(epochs=2), [seed],
+            vocab_size=1000, sequence_length=20,
+        )
+        for seed in attrs["seeds"]
+    ]  # fmt: skip
+    val = [r.val_accuracy[-1][0] for r in alone]
+    test = [r.test_accuracy[0] for r in alone]
+    assert len(set(val)) > 1  # the spread below is not trivially zero
+    assert attrs["val_accuracy_per_seed"] == pytest.approx(val, abs=1e-6)
+    assert attrs["test_accuracy_per_seed"] == pytest.approx(test, abs=1e-6)
+    assert trial.value == pytest.approx(statistics.fmean(val), abs=1e-6)
+    assert attrs["val_accuracy_std"] == pytest.approx(statistics.stdev(val), abs=1e-6)
+    assert attrs["test_accuracy"] == pytest.approx(statistics.fmean(test), abs=1e-6)
+    assert attrs["test_accuracy_std"] == pytest.approx(statistics.stdev(test), abs=1e-6)
     # The pruner saw the mean after every epoch.
     assert trial.intermediate_values[1] == pytest.approx(trial.value)
     assert attrs["val_accuracy_history"][1] == pytest.approx(trial.value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -13,8 +14,9 @@ from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
 from optuna.trial import TrialState
 
 from reports import analysis, repeats
-from reports.build import compute, findings_markdown
+from reports.build import compute, document, findings_markdown
 from reports.findings import AXES, axis_sections, controlled_table
+from reports.render import to_markdown
 from reports.tables import COLUMNS, PARAMS, baseline_table, config_key, study_frame
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.config import ModelConfig
@@ -102,13 +104,32 @@ def test_axis_findings_say_they_rest_on_single_runs() -> None:
     assert list(units.controlled["value"]) == [8, 16, 32, 64, 128]
     assert units.findings[0].startswith("units 128 vs 8")
     assert "15.0 pp apart" in units.findings[0]
-    assert "rests on single runs" in units.findings[0]
+    assert "rests on single runs, so no interval can be given" in units.findings[0]
+    assert "±" not in units.findings[0] and "ANOVA" not in units.findings[0]
+    assert units.difference == pytest.approx(0.15) and units.difference_ci is None
+    assert units.anova_p is None and units.anova_f is None and units.param == "units"
     assert "8,553 to 78,273" in units.findings[1]
     dropout = data.sections[2]
     assert "leaves the parameter count unchanged (33,321)" in dropout.findings[1]
     for section in data.sections:
         assert section.findings, section.axis.title
     assert "### Stacked LSTM layers" in findings_markdown(study, data)
+
+
+def test_single_runs_get_an_interval_from_a_spread_measured_elsewhere() -> None:
+    # The spread comes from repeats of two dropout-axis configurations; the units axis has only
+    # its single runs, so each side of the difference is one run: n = 1 and 1.
+    labels = [e.label for e in BASELINE_GRID]
+    dropout_axis = [ModelConfig(8, 32, 1, 0.4, 0.5), ModelConfig(8, 32, 1, 0.7, 0.5)]
+    confirm = confirm_study(0.005, {dropout_axis[0]: 0.80, dropout_axis[1]: 0.81})
+    summary = repeats.summary(study_frame(confirm))
+    study = new_study()
+    add_baselines(study, {labels[0]: 0.70, labels[4]: 0.85})
+    units = axis_sections(study_frame(study), summary, repeats.pooled_spread(summary))[0]
+    half = 2.7764451 * 0.005 * math.sqrt(2)  # t(0.975, 4) from tables
+    assert units.difference_ci == pytest.approx(half, rel=1e-6)
+    assert f"15.0 ± {100 * half:.1f} pp apart (single runs; 95 %" in units.findings[0]
+    assert units.anova_p is not None
 
 
 def test_embedding_and_layer_axes_include_the_part_1_reference() -> None:
@@ -159,8 +180,17 @@ def test_axis_findings_compare_the_difference_with_the_spread(gap: float, verdic
     units = axis_sections(frame, summary, spread)[0]
     text = units.findings[0]
     assert text.startswith("units 128 vs 8"), text
-    assert f"{100 * gap:.1f} pp apart (means of 3 and 3 repeats)" in text
+    # Three repeats at 0.80 - 0.005, 0.80, 0.80 + 0.005 (and the same around 0.80 + gap): the
+    # pooled std is 0.005 with 2 + 2 degrees of freedom; t(0.975, 4) = 2.7764 (tables).
+    half = 2.7764451 * 0.005 * math.sqrt(1 / 3 + 1 / 3)
+    assert units.difference == pytest.approx(gap)
+    assert units.difference_ci == pytest.approx(half, rel=1e-6)
+    assert f"{100 * gap:.1f} ± {100 * half:.1f} pp apart (means of 3 and 3 repeats; 95 %" in text
+    assert "0.5 pp pooled over 2 configurations with 4 degrees of freedom" in text
     assert f"{verdict} seed noise" in text
+    assert units.anova_p is not None and (units.anova_p < 0.05) == (verdict == "beyond")
+    # F by hand: two settings of 3 runs, grand mean halfway: 2 * 3 * (gap / 2)^2 / 1 over 0.005^2
+    assert units.anova_f == pytest.approx(6 * (gap / 2) ** 2 / 0.005**2)
     assert "one-way ANOVA across the 2 settings" in text
     assert "single runs" not in text
     table = baseline_table(frame, summary)
@@ -256,7 +286,7 @@ def repeats_frame(values: dict[ModelConfig, list[float]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def test_axis_findings_flag_pure_noise_about_as_often_as_their_level_says() -> None:
+def test_axis_findings_flag_noise_at_their_level_and_find_a_real_difference() -> None:
     # Five settings of equal accuracy, three seeded repeats each: any verdict of a difference is
     # a false alarm. A test at the 5% level for five settings must not raise one in 20-27% of
     # studies, as comparing best and worst against a two-setting threshold did.
@@ -273,6 +303,16 @@ def test_axis_findings_flag_pure_noise_about_as_often_as_their_level_says() -> N
         alarms += "beyond" in units.findings[0]
     # 5% expected; 12% lies more than three binomial standard deviations above it.
     assert alarms / draws < 0.12, f"{alarms} false alarms in {draws} noise-only studies"
+    # ... and not by never saying anything: one setting 4 seed-stds better (the F-test's power
+    # is 98% with 3 repeats of 5 settings, F(4, 10)) must be seen in most such studies.
+    found, tries = 0, 40
+    for _ in range(tries):
+        runs = {e.config: list(0.8 + rng.normal(0, 0.01, size=3)) for e in UNITS_AXIS}
+        runs[ModelConfig(64, 8)] = [v + 0.04 for v in runs[ModelConfig(64, 8)]]
+        summary = repeats.summary(repeats_frame(runs))
+        units = axis_sections(frame, summary, repeats.pooled_spread(summary))[0]
+        found += "beyond" in units.findings[0]
+    assert found / tries > 0.8, f"a real difference found in only {found} of {tries} studies"
 
 
 def test_axis_findings_see_one_clearly_better_setting_among_five() -> None:
@@ -304,6 +344,27 @@ def test_every_axis_section_says_what_it_rests_on_and_that_pruned_trials_are_lef
         assert f"{expected_notebook[section.axis.param]} of them the notebook's" in text, text
         assert "2 pruned trials are left out" in text and "1 failed" in text, text
     assert data.sections[0].basis in findings_markdown(study, data)
+
+
+def test_trials_over_the_cost_cap_are_counted_apart_from_pruned_ones(tmp_path: Path) -> None:
+    # Pruned untrained for --max-lstm-params: not "pruned" (stopped after some epochs) anywhere
+    # the report counts trials.
+    study = new_study()
+    add_baselines(study)
+    add(study, ModelConfig(20, 10), 0.95, state=TrialState.PRUNED)
+    add(study, ModelConfig(30, 10), 0.97, state=TrialState.PRUNED)
+    for units in (200, 220, 240):
+        config = ModelConfig(units, 100, 3)
+        add(study, config, None, state=TrialState.PRUNED, extra={"over_cost_cap": 400_000})
+    add(study, ModelConfig(40, 10), None, state=TrialState.FAIL)
+    data = compute(study)
+    for section in data.sections:
+        assert "2 pruned trials are left out" in section.basis, section.basis
+        assert "(so are 3 over the cost cap, never trained)" in section.basis, section.basis
+    md = to_markdown(document(study, data), tmp_path)
+    counted = "14 complete, 2 pruned (plus 3 over the cost cap, never trained), 1 fail"
+    assert f"- trials: {counted}" in md
+    assert "5 pruned" not in md
 
 
 def test_a_study_run_with_repeats_knows_every_trials_spread() -> None:

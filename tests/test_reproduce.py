@@ -14,7 +14,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from reports.build import build_report
+from reports.build import build_report, compute, document, findings_markdown
+from reports.render import to_markdown
 from reports.reproduction import reproduction_table, verdict
 from reports.tables import study_frame
 from search_spaces.baseline import BASELINE_GRID
@@ -78,6 +79,34 @@ def test_report_shows_the_reproduction_when_it_exists(tmp_path: Path) -> None:
     text = (tmp_path / "with" / "report.md").read_text()
     assert "The notebook reproduced, under its own protocol" in text
     assert "0.8200 ± 0.0141" in text
+
+
+def test_a_reproduction_report_never_speaks_of_validation_or_picks_a_best(
+    tmp_path: Path,
+) -> None:
+    # Its "validation" data is the test set: the report must say test accuracy, watched after
+    # every epoch under the notebook's protocol, and rank nothing.
+    study = optuna.create_study(direction="maximize", study_name="s-reproduce")
+    study.set_user_attr(
+        "config",
+        {"protocol": "notebook: all training reviews, validation on the test set", "epochs": 5},
+    )
+    for entry, runs in zip(
+        BASELINE_GRID, ([0.80, 0.82], [0.84, 0.85], [0.79, 0.81]), strict=False
+    ):
+        for test in runs:
+            add(study, entry.config, test, test=test, baseline=entry.label)
+    data = compute(study)
+    assert data.is_reproduction and data.reproduction is not None and not data.sections
+    md = to_markdown(document(study, data), tmp_path)
+    note = findings_markdown(study, data)
+    for text in (md, note):
+        assert "validation" not in text.lower(), text
+        assert "best" not in text.lower(), text
+        assert "test accuracy, watched after every epoch" in text
+        assert "never used to choose" in text
+    assert "The notebook reproduced, under its own protocol" in md
+    assert "0.8450 ± 0.0071" in md  # the second configuration's two runs
 
 
 def test_reproduce_trains_the_notebook_protocol_resumes_and_extends(

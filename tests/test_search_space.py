@@ -51,7 +51,9 @@ def test_suggest_params_returns_a_frozen_config() -> None:
         config.units = 8  # type: ignore[misc]
 
 
-def propose(sampler: optuna.samplers.BaseSampler, n: int) -> list[ModelConfig]:
+def propose(
+    sampler: optuna.samplers.BaseSampler, n: int
+) -> tuple[optuna.Study, list[ModelConfig]]:
     """n configurations from the study's sampler, told a score so TPE leaves its start-up phase."""
     study = optuna.create_study(direction="maximize", sampler=sampler)
     configs = []
@@ -60,23 +62,44 @@ def propose(sampler: optuna.samplers.BaseSampler, n: int) -> list[ModelConfig]:
         config = suggest_params(trial)
         configs.append(config)
         study.tell(trial, -abs(math.log(config.units / 32)) - config.dropout)
-    return configs
+    return study, configs
 
 
-def test_the_study_sampler_proposes_configs_inside_the_search_space() -> None:
+FIELD_TYPES = {
+    "units": int,
+    "embedding_dim": int,
+    "layers": int,
+    "dropout": float,
+    "recurrent_dropout": float,
+}
+
+
+def test_suggest_params_asks_each_distribution_and_fills_its_own_field() -> None:
     from study.study_setup import make_sampler, sampler_seed
 
     sampler = make_sampler(sampler_seed(0, concurrent=False))
     assert isinstance(sampler, optuna.samplers.TPESampler) and sampler._constant_liar
-    configs = propose(sampler, 25)  # 10 random start-up trials, then TPE's own proposals
-    for config in configs:
-        for name, value in config.as_params().items():
-            dist = DISTRIBUTIONS[name]
-            assert dist._contains(dist.to_internal_repr(value)), (name, value)
+    study, configs = propose(sampler, 25)  # 10 random start-up trials, then TPE's own proposals
+    for trial, config in zip(study.trials, configs, strict=True):
+        # Our code asked for every parameter with the search space's own distribution (range,
+        # log scale, step): what a stored study is checked against on resume.
+        assert trial.distributions == DISTRIBUTIONS
+        for name, kind in FIELD_TYPES.items():
+            value = getattr(config, name)
+            assert type(value) is kind, (name, value)
+            assert value == trial.params[name], (name, value, trial.params)
     # TPE's proposals, not random ones: after start-up it concentrates near units=32.
-    late = [abs(math.log(c.units / 32)) for c in configs[15:]]
-    early = [abs(math.log(c.units / 32)) for c in configs[:10]]
-    assert sum(late) / len(late) < sum(early) / len(early)
+    units = [abs(math.log(t.params["units"] / 32)) for t in study.trials]
+    assert sum(units[15:]) / 10 < sum(units[:10]) / 10
+
+
+def test_suggest_params_does_not_mix_up_fields() -> None:
+    # Five different values: a field filled from another parameter's answer cannot pass.
+    params = {"units": 40, "embedding_dim": 12, "layers": 3, "dropout": 0.25,
+              "recurrent_dropout": 0.5}  # fmt: skip
+    config = suggest_params(optuna.trial.FixedTrial(params))
+    assert config.as_params() == params
+    assert [type(getattr(config, name)) for name in FIELD_TYPES] == list(FIELD_TYPES.values())
 
 
 def seeds_in_a_new_process(seed: int) -> tuple[int, int]:
@@ -98,8 +121,8 @@ def test_sampler_seeds_repeat_alone_and_differ_between_processes(seed: int) -> N
     alone_b, shared_b = seeds_in_a_new_process(seed)
     assert alone_a == alone_b  # one process alone: the same command proposes the same trials
     assert shared_a != shared_b  # processes that share a study are seeded apart
-    assert propose(make_sampler(alone_a), 3) == propose(make_sampler(alone_b), 3)
-    assert propose(make_sampler(shared_a), 3) != propose(make_sampler(shared_b), 3)
+    assert propose(make_sampler(alone_a), 3)[1] == propose(make_sampler(alone_b), 3)[1]
+    assert propose(make_sampler(shared_a), 3)[1] != propose(make_sampler(shared_b), 3)[1]
 
 
 @pytest.mark.parametrize("entry", BASELINE_GRID, ids=lambda e: e.label)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -178,3 +179,58 @@ def test_tensorflow_backend_trains_the_replicas_one_after_another(tiny_imdb: Pat
     assert out["mode"] == "sequential"
     assert len(out["val"]) == 1 and len(out["val"][0]) == 2
     assert out["kernels"][0] != out["kernels"][1]
+
+
+def _uneven(tiny):  # type: ignore[no-untyped-def]
+    """190 training reviews: five full batches of 32 and a partial one of 30."""
+    x = np.concatenate([tiny.x_train, tiny.x_val])[:190]
+    y = np.concatenate([tiny.y_train, tiny.y_val])[:190]
+    assert len(y) == 190
+    return dataclasses.replace(tiny, x_train=x, y_train=y)
+
+
+def _fit_epochs(data, config: ModelConfig, seed: int, orders: list[np.ndarray]):  # type: ignore[no-untyped-def]
+    """Plain ``model.fit``, one epoch per order; returns the model, losses and val accuracies."""
+    keras.utils.set_random_seed(seed)
+    model = build_model(config, vocab_size=1000, sequence_length=20)
+    losses, val = [], []
+    for order in orders:
+        history = model.fit(
+            data.x_train[order],
+            data.y_train[order],
+            batch_size=32,
+            epochs=1,
+            shuffle=False,
+            validation_data=(data.x_val, data.y_val),
+            validation_batch_size=40,
+            verbose=0,
+        )
+        losses.append(history.history["loss"][0])
+        val.append(history.history["val_accuracy"][0])
+    return model, losses, val
+
+
+@pytest.mark.parametrize("seeds", [[7], [4, 5]], ids=["one-replica", "two-replicas"])
+def test_padded_scan_calls_and_a_partial_last_batch_are_model_fit(  # type: ignore[no-untyped-def]
+    tiny, monkeypatch: pytest.MonkeyPatch, seeds: list[int]
+) -> None:
+    # Production: 625 batches per epoch in calls of at most 64 steps, so 10 calls of 63 with 5
+    # padding steps, and a last partial batch when the reviews are not a multiple of 32. Here:
+    # 5 full batches in calls of at most 2 steps (3 calls of 2, one padding step) and a last
+    # batch of 30, over two shuffled epochs with dropout, so that a padding step which moved
+    # the optimizer, the dropout seeds or the weights would show in the second epoch.
+    data = _uneven(tiny)
+    monkeypatch.setattr(vectorized, "MAX_STEPS_PER_CALL", 2)
+    settings = TrainSettings(epochs=2, eval_batch_size=40)
+    result = train(data, DROPOUT, seeds, settings=settings)
+    assert result.mode == "vectorized"
+    for r, seed in enumerate(seeds):
+        orders = [epoch_order(seed, epoch, 190) for epoch in range(2)]
+        model, losses, val = _fit_epochs(data, DROPOUT, seed, orders)
+        for ours, theirs in zip(result.weights[r], model.get_weights(), strict=True):
+            np.testing.assert_allclose(ours, theirs, atol=1e-5)
+        np.testing.assert_allclose([e[r] for e in result.loss], losses, rtol=1e-5)
+        np.testing.assert_allclose([e[r] for e in result.val_accuracy], val, atol=1e-6)
+        loss, accuracy = model.evaluate(data.x_test, data.y_test, batch_size=40, verbose=0)
+        assert result.test_accuracy[r] == pytest.approx(accuracy, abs=1e-6)
+        assert result.test_loss[r] == pytest.approx(loss, rel=1e-4)

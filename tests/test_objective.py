@@ -228,3 +228,69 @@ def test_the_summary_counts_the_trials_the_cap_kept_from_training(capsys) -> Non
     assert capsys.readouterr().out.startswith(
         "trials: 1 complete, 2 pruned (1 of them over --max-lstm-params, not trained)\n"
     )
+
+
+def raising_training(error: BaseException):
+    def train(*args, **kwargs) -> None:
+        raise error
+
+    return train
+
+
+def test_an_xla_error_that_is_not_out_of_memory_stops_the_study(tiny_data, monkeypatch) -> None:
+    import jax
+
+    from study.objective import trial_errors
+
+    monkeypatch.setattr(
+        "study.objective.train_repeats",
+        raising_training(jax.errors.JaxRuntimeError("INTERNAL: boom")),
+    )
+    study = optuna.create_study(direction="maximize")
+    enqueue_baseline(study)
+    with pytest.raises(jax.errors.JaxRuntimeError, match="INTERNAL: boom"):
+        study.optimize(make_objective(tiny_data, epochs=1), n_trials=2, catch=trial_errors())
+    # The first trial failed and the study stopped: the second baseline still waits.
+    assert [t.state for t in study.trials[:2]] == [TrialState.FAIL, TrialState.WAITING]
+
+
+def test_running_out_of_device_memory_fails_only_that_trial(tiny_data, monkeypatch) -> None:
+    import jax
+
+    from study.objective import trial_errors
+
+    monkeypatch.setattr(
+        "study.objective.train_repeats",
+        raising_training(jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: out of memory")),
+    )
+    study = optuna.create_study(direction="maximize")
+    enqueue_baseline(study)
+    study.optimize(make_objective(tiny_data, epochs=1), n_trials=2, catch=trial_errors())
+    assert [t.state for t in study.trials[:2]] == [TrialState.FAIL, TrialState.FAIL]
+    assert "RESOURCE_EXHAUSTED" in study.trials[0].user_attrs["fail_reason"]
+
+
+def test_the_rerun_path_fails_trials_only_for_out_of_memory(tiny_data, monkeypatch) -> None:
+    import jax
+
+    from study.objective import trial_errors
+    from study.reruns import Candidate, enqueue_missing, run_waiting
+
+    params = BASELINE_GRID[0].config.as_params()
+    study = optuna.create_study(direction="maximize")
+    errors = {
+        "RESOURCE_EXHAUSTED: out of memory": TrialState.FAIL,
+        "INTERNAL: boom": None,  # propagates
+    }
+    for message, state in errors.items():
+        monkeypatch.setattr(
+            "study.objective.train_repeats",
+            raising_training(jax.errors.JaxRuntimeError(message)),
+        )
+        enqueue_missing(study, [Candidate("a", params, "a", None, None)], repeats=2)
+        if state is None:
+            with pytest.raises(jax.errors.JaxRuntimeError, match="INTERNAL"):
+                run_waiting(study, make_objective(tiny_data, epochs=1), trial_errors())
+        else:
+            assert run_waiting(study, make_objective(tiny_data, epochs=1), trial_errors()) == 0
+            assert {t.state for t in study.trials} == {state}

@@ -87,7 +87,7 @@ def make_sampler(seed: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
 
 
-def sampler_seed(seed: int, *, concurrent: bool) -> int:
+def sampler_seed(seed: int, *, concurrent: bool, started: int = 0) -> int:
     """The TPE seed of this process, derived from ``--seed`` (any integer).
 
     Args:
@@ -98,12 +98,20 @@ def sampler_seed(seed: int, *, concurrent: bool) -> int:
             ``study.workers.owner_id``), so that the same command on every host, or a second
             command beside the first, does not propose the same configurations. Alone (SQLite,
             one worker), the same command proposes the same trials.
+        started: How many of the study's trials had started when this process took it over.
+            Alone, a process resuming a study (``started`` > 0) hashes it in too: TPE draws its
+            random start-up proposals from its own generator, and the same seed again would
+            propose the interrupted run's first configurations once more. A fresh study
+            (``started`` 0) keeps the seed it always had, and the same command history still
+            gives the same trials.
 
     Returns:
         A seed in ``[0, 2**31)``; every trial records the seed of the sampler that proposed it
         (``sampler_seed``).
     """
     if not concurrent:
+        if started:
+            return derive_seed("sampler", seed, "resumed", started)
         return derive_seed("sampler", seed)
     return derive_seed("sampler", seed, owner_id())
 

@@ -123,3 +123,50 @@ def test_the_same_tarball_at_another_path_resumes_from_the_cli(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "nothing to do" in result.stdout
+
+
+def run_cheaply(url: str, n: int) -> list[tuple]:
+    """``n`` trials of the study as ``study.optimize`` opens and seeds it, without training."""
+    from search_spaces.lstm import suggest_params
+    from storage import open_storage
+    from study.optimize_args import parse_args
+    from study.run import process_sampler_seed, use_process_sampler
+    from study.study_setup import make_pruner, make_sampler, open_study
+
+    args = parse_args(["--storage", url, "--no-baseline", "--seed", "0"])
+    study, _ = open_study(
+        open_storage(url),
+        args.study_name,
+        sampler=make_sampler(process_sampler_seed(args)),
+        pruner=make_pruner(args.pruner, args.epochs),
+        baseline=False,
+        config={},
+    )
+    use_process_sampler(args, study)  # what run_worker does before its first trial
+    study.optimize(lambda trial: suggest_params(trial).units / 256, n_trials=n)
+    return [tuple(t.params.values()) for t in study.trials]
+
+
+def test_a_resumed_study_does_not_propose_its_start_up_trials_again(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'resume.db'}"
+    first = run_cheaply(url, 3)
+    resumed = run_cheaply(url, 3)
+    assert resumed[:3] == first
+    assert len(set(resumed)) == 6, resumed
+
+
+def test_an_uninterrupted_study_proposes_what_it_did_before_resumes_were_reseeded(
+    tmp_path: Path,
+) -> None:
+    from search_spaces.lstm import suggest_params
+    from study.seeds import derive_seed
+
+    # The sampler seed of a fresh single-process study stays derive_seed("sampler", seed): the
+    # README's figures were measured on that trajectory.
+    reference = optuna.create_study(
+        direction="maximize", sampler=optuna.samplers.TPESampler(seed=derive_seed("sampler", 0))
+    )
+    reference.optimize(lambda trial: suggest_params(trial).units / 256, n_trials=3)
+    assert run_cheaply(f"sqlite:///{tmp_path / 'fresh.db'}", 3) == [
+        tuple(t.params.values()) for t in reference.trials
+    ]

@@ -31,6 +31,7 @@ from search_spaces.lstm import suggest_params
 from study.backend import device_name
 from study.data import Dataset
 from study.seeds import derive_seed, trial_seed
+from study.stopping import OVER_COST_CAP
 from study.train import TrainingDiverged, TrainSettings, even_eval_batch_size
 from study.vectorized import EpochCallback, RepeatResult, train_repeats
 from study.workers import OWNER_ATTR, check_interrupt, owner_id
@@ -170,8 +171,9 @@ class Objective:
         is_baseline = "baseline" in trial.user_attrs
         if not is_baseline and over_cap(config, self._max_lstm_params):
             # Pruned untrained, with no intermediate value: TPE ranks it below every trial that
-            # trained, and so learns to sample under the cap (search_spaces.cost).
-            trial.set_user_attr("over_cost_cap", lstm_params(config))
+            # trained, and so learns to sample under the cap (search_spaces.cost). It does not
+            # count toward --trials (study.stopping.count_trials).
+            trial.set_user_attr(OVER_COST_CAP, lstm_params(config))
             raise optuna.TrialPruned(
                 f"{lstm_params(config)} LSTM weights > --max-lstm-params {self._max_lstm_params}"
             )

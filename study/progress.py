@@ -13,7 +13,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from storage import JOURNAL_PREFIX, kind_of
-from study.stopping import FINISHED, count_trials
+from study.stopping import FINISHED, count_trials, counts_toward_target
 
 
 class Progress:
@@ -71,9 +71,9 @@ def print_summary(study: optuna.Study, storage_url: str) -> None:
     trials = study.get_trials(deepcopy=False)
     counts = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState}
     line = "trials: " + ", ".join(f"{n} {name}" for name, n in counts.items() if n)
-    capped = sum("over_cost_cap" in t.user_attrs for t in trials)
+    capped = sum(not counts_toward_target(t) for t in trials)
     if capped:
-        line += f" ({capped} of them over --max-lstm-params, not trained)"
+        line += f" ({capped} of them over --max-lstm-params: not trained, not counted in --trials)"
     print(line)
     best = best_trial(study)
     if best is None:

@@ -21,7 +21,14 @@ from study.backend import select_backend
 from study.data import Dataset
 from study.directions import AccuracyAndParams, is_multi
 from study.progress import Progress
-from study.stopping import FINISHED, TARGET_STATES, FailureGuard, TargetCallback, count_trials
+from study.stopping import (
+    FINISHED,
+    TARGET_STATES,
+    CostCapGuard,
+    FailureGuard,
+    TargetCallback,
+    count_trials,
+)
 from study.study_setup import make_sampler, sampler_seed
 from study.workers import (
     check_interrupt,
@@ -116,6 +123,9 @@ def run_worker(
 ) -> int:
     """Runs trials in this process until the study holds ``--trials`` finished ones.
 
+    Finished as ``study.stopping.count_trials`` counts: proposals the cost cap pruned untrained
+    do not count.
+
     Args:
         args: The parsed command line (``study.optimize_args.parse_args``).
         study: The study, opened with this process's sampler and the pruner.
@@ -124,7 +134,8 @@ def run_worker(
             it to their parent).
 
     Returns:
-        0 when the target is reached, 1 after ``--max-failures`` failures in a row, 130/143 when
+        0 when the target is reached, 1 after ``--max-failures`` failures in a row or
+        ``CostCapGuard``'s limit of proposals over the cost cap in a row, 130/143 when
         interrupted by SIGINT/SIGTERM.
     """
     from study.objective import trial_errors  # imports Keras, now with its backend
@@ -153,7 +164,8 @@ def run_worker(
 
         run_trial = WithHistoryArtifacts(run_trial, args.artifact_dir)
     guard = FailureGuard(args.max_failures)
-    callbacks: list[Any] = [TargetCallback(args.trials), guard]
+    cap_guard = CostCapGuard()
+    callbacks: list[Any] = [TargetCallback(args.trials), guard, cap_guard]
     progress = Progress(args.trials, count_trials(study, FINISHED)) if show_progress else None
     if progress is not None:
         callbacks.append(progress)
@@ -171,6 +183,13 @@ def run_worker(
     if guard.tripped:
         print(
             f"error: {guard.limit} trials failed in a row, stopping (last: {guard.last_reason})",
+            file=sys.stderr,
+        )
+        return 1
+    if cap_guard.tripped:
+        print(
+            f"error: {cap_guard.limit} proposals in a row were over --max-lstm-params "
+            f"{args.max_lstm_params}, stopping: raise the cap (0 lifts it)",
             file=sys.stderr,
         )
         return 1

@@ -216,3 +216,30 @@ def test_the_recorded_configuration_holds_no_database_password(
     assert config["storage"] == stored
     if "journal" not in url:
         assert "s3cret" not in json.dumps(config)
+
+
+def test_trials_counts_trained_models_whatever_the_cost_cap_prunes(
+    tiny_imdb: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'cap.db'}"
+    # With --seed 0 and no baseline the first random proposals are over the default cap.
+    result = run_optimize(
+        "--trials", "5", "--no-baseline", "--epochs", "1", "--data", str(tiny_imdb),
+        "--maxlen", "20", "--storage", url, "--cache-dir", str(tmp_path / "cache"),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = optuna.load_study(storage=url, study_name="rnn-design").trials
+    over_cap = [t for t in trials if "over_cost_cap" in t.user_attrs]
+    trained = [t for t in trials if "epochs_run" in t.user_attrs]
+    assert over_cap and all(t.state == TrialState.PRUNED for t in over_cap)
+    assert len(trained) == 5 and all(t.state == TrialState.COMPLETE for t in trained)
+    assert len(trials) == 5 + len(over_cap)
+    assert f"5 complete, {len(over_cap)} pruned" in result.stdout
+
+
+def test_a_cost_cap_below_the_smallest_configuration_is_refused(tmp_path: Path) -> None:
+    result = run_optimize("--max-lstm-params", "415", "--storage", "sqlite:///x.db", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--max-lstm-params 415 is below the smallest configuration's 416" in result.stderr
+    assert not (tmp_path / "x.db").exists()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.config import ModelConfig
+from search_spaces.lstm import DISTRIBUTIONS
 
 #: LSTM gates (input, forget, cell, output), each with its own kernel, recurrent kernel and bias.
 GATES = 4
@@ -45,6 +46,20 @@ def lstm_params(config: ModelConfig) -> int:
 
 #: The default cap: the notebook's most expensive configuration, LSTM(128) on embedding 8.
 NOTEBOOK_MAX_LSTM_PARAMS = max(lstm_params(entry.config) for entry in BASELINE_GRID)
+
+
+def _smallest() -> ModelConfig:
+    def low(name: str) -> int:
+        return int(DISTRIBUTIONS[name].low)  # type: ignore[attr-defined]
+
+    return ModelConfig(
+        units=low("units"), embedding_dim=low("embedding_dim"), layers=low("layers")
+    )
+
+
+#: The cheapest configuration of the search space's (8 units on a 4-wide embedding, one layer):
+#: a cap below it leaves nothing to train.
+SMALLEST_LSTM_PARAMS = lstm_params(_smallest())
 
 
 def over_cap(config: ModelConfig, cap: int) -> bool:

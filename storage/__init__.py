@@ -12,6 +12,7 @@ refused before SQLAlchemy can add tables to it.
 
 from __future__ import annotations
 
+import copy
 import sqlite3
 import time
 import warnings
@@ -22,6 +23,7 @@ from typing import Any
 import optuna
 from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.trial import FrozenTrial
 from sqlalchemy.exc import IntegrityError
 
 from storage.sqlite_speed import use_wal
@@ -38,6 +40,34 @@ SQLITE_LOCK_TIMEOUT = 60
 JOURNAL_PREFIX = "journal:"
 #: Tables of Optuna's RDB schema; a database holding none of them belongs to someone else.
 OPTUNA_TABLES = frozenset({"studies", "trials", "version_info", "alembic_version"})
+
+
+#: User attributes that say what a trial is (a notebook configuration, a repeat of a confirmed
+#: one) rather than how one run of it went: the only ones a retry keeps.
+PROVENANCE_ATTRS = (
+    "baseline",
+    "notebook_part",
+    "notebook_heading",
+    "confirm_key",
+    "confirm_label",
+    "repeat",
+    "confirm_of",
+)
+
+
+class RetryWithProvenance(RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry of a failed trial, keeping only its provenance among its user attributes.
+
+    Optuna's ``RetryHeartbeatStaleTrialCallback`` copies every user attribute into the retry, so
+    a retry later pruned or failed still showed the dead run's ``val_accuracy`` and
+    ``test_accuracy``. The retry is WAITING with the same params and ``PROVENANCE_ATTRS``; its
+    system attributes name the failed trial (``failed_trial``, ``retry_history``).
+    """
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        kept = copy.copy(trial)
+        kept.user_attrs = {k: v for k, v in trial.user_attrs.items() if k in PROVENANCE_ATTRS}
+        super().__call__(study, kept)
 
 
 class StorageError(ValueError):
@@ -102,7 +132,7 @@ def open_storage(
             heartbeat_kwargs = {
                 "heartbeat_interval": max(1, grace_period // 3),
                 "grace_period": grace_period,
-                "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(MAX_RETRY),
+                "heartbeat_stale_trial_callback": RetryWithProvenance(MAX_RETRY),
             }
         attempt = 0
         while True:

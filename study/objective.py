@@ -31,29 +31,40 @@ from search_spaces.lstm import suggest_params
 from study.backend import device_name
 from study.data import Dataset
 from study.seeds import derive_seed, trial_seed
+from study.stopping import OVER_COST_CAP
 from study.train import TrainingDiverged, TrainSettings, even_eval_batch_size
 from study.vectorized import EpochCallback, RepeatResult, train_repeats
 from study.workers import OWNER_ATTR, check_interrupt, owner_id
+
+
+class TrialOutOfMemory(MemoryError):
+    """The accelerator ran out of memory training a trial (XLA's RESOURCE_EXHAUSTED).
+
+    JAX reports every XLA runtime failure as one type, ``JaxRuntimeError``: an out-of-memory
+    error is the configuration's (too big for the device), any other (an internal error, a bad
+    argument from a bug in our code) is the code's. ``Objective`` turns the first kind into
+    this error, which ``trial_errors`` catches, and lets the others stop the study.
+    """
 
 
 def trial_errors() -> tuple[type[Exception], ...]:
     """Errors that fail one trial but let the study go on.
 
     Divergence and running out of memory belong to a configuration, not to the code. Anything else
-    (a bug, a bad search space, a missing import) stops the study with its traceback instead of
-    hiding as a row of failed trials.
+    (a bug, a bad search space, a missing import, an XLA error other than RESOURCE_EXHAUSTED)
+    stops the study with its traceback instead of hiding as a row of failed trials.
     """
-    errors: list[type[Exception]] = [TrainingDiverged, MemoryError]
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
+    errors: list[type[Exception]] = [TrainingDiverged, MemoryError]  # TrialOutOfMemory included
+    if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         errors.append(tf.errors.ResourceExhaustedError)
-    elif backend == "jax":
-        import jax
-
-        errors.append(jax.errors.JaxRuntimeError)  # XLA reports RESOURCE_EXHAUSTED through it
     return tuple(errors)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether an XLA runtime error says the device ran out of memory."""
+    return "RESOURCE_EXHAUSTED" in str(exc)
 
 
 class StudyPruningCallback(KerasPruningCallback):
@@ -160,8 +171,9 @@ class Objective:
         is_baseline = "baseline" in trial.user_attrs
         if not is_baseline and over_cap(config, self._max_lstm_params):
             # Pruned untrained, with no intermediate value: TPE ranks it below every trial that
-            # trained, and so learns to sample under the cap (search_spaces.cost).
-            trial.set_user_attr("over_cost_cap", lstm_params(config))
+            # trained, and so learns to sample under the cap (search_spaces.cost). It does not
+            # count toward --trials (study.stopping.count_trials).
+            trial.set_user_attr(OVER_COST_CAP, lstm_params(config))
             raise optuna.TrialPruned(
                 f"{lstm_params(config)} LSTM weights > --max-lstm-params {self._max_lstm_params}"
             )
@@ -233,6 +245,20 @@ class Objective:
         on_epoch: EpochCallback | None,
         result: RepeatResult,
     ) -> None:
+        try:
+            self._train_repeats(config, seeds, on_epoch, result)
+        except Exception as exc:
+            if _is_jax_runtime_error(exc) and is_out_of_memory(exc):
+                raise TrialOutOfMemory(str(exc)) from exc
+            raise
+
+    def _train_repeats(
+        self,
+        config: ModelConfig,
+        seeds: list[int],
+        on_epoch: EpochCallback | None,
+        result: RepeatResult,
+    ) -> None:
         train_repeats(
             config,
             self._data,
@@ -246,6 +272,14 @@ class Objective:
             vectorize=self._vectorize,
             result=result,
         )
+
+
+def _is_jax_runtime_error(exc: BaseException) -> bool:
+    if keras.backend.backend() != "jax":
+        return False
+    import jax
+
+    return isinstance(exc, jax.errors.JaxRuntimeError)
 
 
 def replica_seeds(seed: int, repeats: int) -> list[int]:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from search_spaces.cost import NOTEBOOK_MAX_LSTM_PARAMS
+from search_spaces.cost import NOTEBOOK_MAX_LSTM_PARAMS, SMALLEST_LSTM_PARAMS
 from storage import HEARTBEAT_GRACE, StorageError, kind_of, redacted
 from study.cli import (
     DEFAULT_STORAGE,
@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--trials",
         type=int,
         default=100,
-        help="finished (complete or pruned) trials the study should hold in total",
+        help="finished (complete or pruned) trials the study should hold in total; proposals "
+        "over --max-lstm-params are pruned untrained and do not count",
     )
     g.add_argument(
         "--storage",
@@ -145,6 +146,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.max_lstm_params < 0:
         n = args.max_lstm_params
         parser.error(f"--max-lstm-params must be 0 (no cap) or positive, got {n}")
+    if 0 < args.max_lstm_params < SMALLEST_LSTM_PARAMS:
+        parser.error(
+            f"--max-lstm-params {args.max_lstm_params} is below the smallest configuration's "
+            f"{SMALLEST_LSTM_PARAMS} LSTM weights: no sampled configuration could train"
+        )
     try:
         storage_kind = kind_of(args.storage)
     except StorageError as exc:

@@ -12,8 +12,10 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from search_spaces.baseline import BASELINE_GRID
 from storage import JOURNAL_PREFIX, kind_of
-from study.stopping import FINISHED, count_trials
+from study.stopping import FINISHED, count_trials, counts_toward_target
+from study.study_setup import missing_baselines
 
 
 class Progress:
@@ -71,10 +73,11 @@ def print_summary(study: optuna.Study, storage_url: str) -> None:
     trials = study.get_trials(deepcopy=False)
     counts = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState}
     line = "trials: " + ", ".join(f"{n} {name}" for name, n in counts.items() if n)
-    capped = sum("over_cost_cap" in t.user_attrs for t in trials)
+    capped = sum(not counts_toward_target(t) for t in trials)
     if capped:
-        line += f" ({capped} of them over --max-lstm-params, not trained)"
+        line += f" ({capped} of them over --max-lstm-params: not trained, not counted in --trials)"
     print(line)
+    _print_missing_baselines(study)
     best = best_trial(study)
     if best is None:
         print("no trial has completed yet")
@@ -89,6 +92,30 @@ def print_summary(study: optuna.Study, storage_url: str) -> None:
         if "baseline" in attrs:
             print(f"  (the notebook's {attrs['baseline']})")
     print(f"inspect it: optuna-dashboard {dashboard_target(storage_url)}")
+
+
+def _print_missing_baselines(study: optuna.Study) -> None:
+    """Names the notebook configurations the study does not hold complete, and why."""
+    if not study.user_attrs.get("baseline_enqueued"):
+        return
+    missing = missing_baselines(study, pending=True)
+    if not missing:
+        return
+    described = []
+    for entry in missing:
+        if entry.pending:
+            fate = f"{entry.pending} to run" if entry.pending == "waiting" else "running"
+        elif entry.retry:
+            fate = "re-enqueued when the study is resumed"
+        else:
+            fate = "not retried"
+        times = {1: "once", 2: "twice"}.get(len(entry.reasons), f"{len(entry.reasons)} times")
+        why = f"failed {times}, last: {entry.reasons[-1]}; " if entry.reasons else ""
+        described.append(f"{entry.label} ({why}{fate})")
+    print(
+        f"notebook baselines missing: {len(missing)} of {len(BASELINE_GRID)}: "
+        + "; ".join(described)
+    )
 
 
 def dashboard_target(storage_url: str) -> str:

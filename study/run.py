@@ -14,14 +14,22 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import optuna
+from optuna.trial import TrialState
 
 from storage import kind_of
 from study.backend import select_backend
 from study.data import Dataset
 from study.directions import AccuracyAndParams, is_multi
 from study.progress import Progress
-from study.stopping import FINISHED, TARGET_STATES, FailureGuard, TargetCallback, count_trials
-from study.study_setup import sampler_seed
+from study.stopping import (
+    FINISHED,
+    TARGET_STATES,
+    CostCapGuard,
+    FailureGuard,
+    TargetCallback,
+    count_trials,
+)
+from study.study_setup import make_sampler, sampler_seed
 from study.workers import (
     check_interrupt,
     deferred_interrupts,
@@ -44,10 +52,38 @@ def set_up_process(args: argparse.Namespace) -> str:
     return backend
 
 
-def process_sampler_seed(args: argparse.Namespace) -> int:
-    """This process's TPE seed: apart from every other process's whenever they can coexist."""
+def process_sampler_seed(args: argparse.Namespace, started: int = 0) -> int:
+    """This process's TPE seed: apart from every other process's whenever they can coexist.
+
+    Args:
+        args: The parsed command line.
+        started: How many of the study's trials have started already (any state but WAITING):
+            a single process resuming a study seeds its sampler apart from the run that
+            proposed those trials (``study.study_setup.sampler_seed``).
+    """
     concurrent = args.workers > 1 or kind_of(args.storage) != "sqlite"
-    return sampler_seed(args.seed, concurrent=concurrent)
+    return sampler_seed(args.seed, concurrent=concurrent, started=started)
+
+
+def started_trials(study: optuna.Study) -> int:
+    """How many of the study's trials have started: every state but WAITING."""
+    return sum(t.state != TrialState.WAITING for t in study.get_trials(deepcopy=False))
+
+
+def use_process_sampler(args: argparse.Namespace, study: optuna.Study) -> int:
+    """Gives the study this process's TPE sampler, seeded for where the study stands now.
+
+    Called just before the process's first trial (``run_worker``), once dead and stale trials
+    have been recovered. A fresh study gets the sampler it always had; a single process resuming
+    one gets a seed that also depends on how many trials have started, so that TPE's random
+    start-up does not propose the interrupted run's first configurations again.
+
+    Returns:
+        The sampler's seed, which every trial of this process records as ``sampler_seed``.
+    """
+    seed = process_sampler_seed(args, started=started_trials(study))
+    study.sampler = make_sampler(seed)
+    return seed
 
 
 def build_objective(
@@ -87,6 +123,9 @@ def run_worker(
 ) -> int:
     """Runs trials in this process until the study holds ``--trials`` finished ones.
 
+    Finished as ``study.stopping.count_trials`` counts: proposals the cost cap pruned untrained
+    do not count.
+
     Args:
         args: The parsed command line (``study.optimize_args.parse_args``).
         study: The study, opened with this process's sampler and the pruner.
@@ -95,11 +134,17 @@ def run_worker(
             it to their parent).
 
     Returns:
-        0 when the target is reached, 1 after ``--max-failures`` failures in a row, 130/143 when
+        0 when the target is reached, 1 after ``--max-failures`` failures in a row or
+        ``CostCapGuard``'s limit of proposals over the cost cap in a row, 130/143 when
         interrupted by SIGINT/SIGTERM.
     """
     from study.objective import trial_errors  # imports Keras, now with its backend
 
+    # A trial counts as running only while its worker lives: fail (and re-queue) the trials whose
+    # heartbeat stopped first, or a worker that died on another host would hold the study one
+    # trial short of its target for good.
+    fail_stale_trials(study)
+    seed = use_process_sampler(args, study)
     objective = build_objective(
         args,
         data,
@@ -107,12 +152,8 @@ def run_worker(
         pruning=args.pruner != "none",
         repeats=args.repeats,
         max_lstm_params=args.max_lstm_params,
-        record={"sampler_seed": process_sampler_seed(args)},
+        record={"sampler_seed": seed},
     )
-    # A trial counts as running only while its worker lives: fail (and re-queue) the trials whose
-    # heartbeat stopped first, or a worker that died on another host would hold the study one
-    # trial short of its target for good.
-    fail_stale_trials(study)
     if count_trials(study, TARGET_STATES) >= args.trials:
         return 0  # the other workers' running trials complete the target
     run_trial: Callable[[optuna.Trial], Any] = objective
@@ -123,7 +164,8 @@ def run_worker(
 
         run_trial = WithHistoryArtifacts(run_trial, args.artifact_dir)
     guard = FailureGuard(args.max_failures)
-    callbacks: list[Any] = [TargetCallback(args.trials), guard]
+    cap_guard = CostCapGuard()
+    callbacks: list[Any] = [TargetCallback(args.trials), guard, cap_guard]
     progress = Progress(args.trials, count_trials(study, FINISHED)) if show_progress else None
     if progress is not None:
         callbacks.append(progress)
@@ -141,6 +183,13 @@ def run_worker(
     if guard.tripped:
         print(
             f"error: {guard.limit} trials failed in a row, stopping (last: {guard.last_reason})",
+            file=sys.stderr,
+        )
+        return 1
+    if cap_guard.tripped:
+        print(
+            f"error: {cap_guard.limit} proposals in a row were over --max-lstm-params "
+            f"{args.max_lstm_params}, stopping: raise the cap (0 lifts it)",
             file=sys.stderr,
         )
         return 1

@@ -17,7 +17,6 @@ No Keras here: this runs before any model is built.
 
 from __future__ import annotations
 
-import copy
 import os
 import signal
 import socket
@@ -28,12 +27,13 @@ from types import FrameType
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
+
+from storage import PROVENANCE_ATTRS, RetryWithProvenance
 
 OWNER_ATTR = "worker"
 #: User attributes that describe what a trial is, rather than how one run of it went.
-LABEL_ATTRS = ("baseline", "notebook_part", "notebook_heading")
+LABEL_ATTRS = PROVENANCE_ATTRS
 
 
 class Terminated(KeyboardInterrupt):
@@ -218,13 +218,11 @@ def fail_own_running_trials(study: optuna.Study, reason: str) -> None:
 def _requeue(study: optuna.Study, failed: FrozenTrial, max_retry: int) -> None:
     # The retry keeps the failed trial's labels (baseline, notebook part) but none of its
     # measurements, owner or failure reason: those belong to the run that died.
-    failed = copy.copy(failed)
-    failed.user_attrs = {k: v for k, v in failed.user_attrs.items() if k in LABEL_ATTRS}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        # Optuna's own retry callback: the copy is WAITING, with the same params and labels, and
-        # its system attrs name the failed trial (retried_trial_number / retry_history).
-        RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, failed)
+        # The copy is WAITING, with the same params and labels, and its system attrs name the
+        # failed trial (failed_trial / retry_history).
+        RetryWithProvenance(max_retry=max_retry)(study, failed)
 
 
 def _namespace() -> str:

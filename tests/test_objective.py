@@ -240,5 +240,111 @@ def test_the_summary_counts_the_trials_the_cap_kept_from_training(capsys) -> Non
         )
     print_summary(study, "sqlite:///s.db")
     assert capsys.readouterr().out.startswith(
-        "trials: 1 complete, 2 pruned (1 of them over --max-lstm-params, not trained)\n"
+        "trials: 1 complete, 2 pruned (1 of them over --max-lstm-params: not trained, not "
+        "counted in --trials)\n"
     )
+
+
+def raising_training(error: BaseException):
+    def train(*args, **kwargs) -> None:
+        raise error
+
+    return train
+
+
+def test_an_xla_error_that_is_not_out_of_memory_stops_the_study(tiny_data, monkeypatch) -> None:
+    import jax
+
+    from study.objective import trial_errors
+
+    monkeypatch.setattr(
+        "study.objective.train_repeats",
+        raising_training(jax.errors.JaxRuntimeError("INTERNAL: boom")),
+    )
+    study = optuna.create_study(direction="maximize")
+    enqueue_baseline(study)
+    with pytest.raises(jax.errors.JaxRuntimeError, match="INTERNAL: boom"):
+        study.optimize(make_objective(tiny_data, epochs=1), n_trials=2, catch=trial_errors())
+    # The first trial failed and the study stopped: the second baseline still waits.
+    assert [t.state for t in study.trials[:2]] == [TrialState.FAIL, TrialState.WAITING]
+
+
+def test_running_out_of_device_memory_fails_only_that_trial(tiny_data, monkeypatch) -> None:
+    import jax
+
+    from study.objective import trial_errors
+
+    monkeypatch.setattr(
+        "study.objective.train_repeats",
+        raising_training(jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: out of memory")),
+    )
+    study = optuna.create_study(direction="maximize")
+    enqueue_baseline(study)
+    study.optimize(make_objective(tiny_data, epochs=1), n_trials=2, catch=trial_errors())
+    assert [t.state for t in study.trials[:2]] == [TrialState.FAIL, TrialState.FAIL]
+    assert "RESOURCE_EXHAUSTED" in study.trials[0].user_attrs["fail_reason"]
+
+
+def test_the_rerun_path_fails_trials_only_for_out_of_memory(tiny_data, monkeypatch) -> None:
+    import jax
+
+    from study.objective import trial_errors
+    from study.reruns import Candidate, enqueue_missing, run_waiting
+
+    params = BASELINE_GRID[0].config.as_params()
+    study = optuna.create_study(direction="maximize")
+    errors = {
+        "RESOURCE_EXHAUSTED: out of memory": TrialState.FAIL,
+        "INTERNAL: boom": None,  # propagates
+    }
+    for message, state in errors.items():
+        monkeypatch.setattr(
+            "study.objective.train_repeats",
+            raising_training(jax.errors.JaxRuntimeError(message)),
+        )
+        enqueue_missing(study, [Candidate("a", params, "a", None, None)], repeats=2)
+        if state is None:
+            with pytest.raises(jax.errors.JaxRuntimeError, match="INTERNAL"):
+                run_waiting(study, make_objective(tiny_data, epochs=1), trial_errors())
+        else:
+            assert run_waiting(study, make_objective(tiny_data, epochs=1), trial_errors()) == 0
+            assert {t.state for t in study.trials} == {state}
+
+
+def capped_trial(user_attrs: dict) -> optuna.trial.FrozenTrial:
+    from optuna.distributions import IntDistribution
+
+    return optuna.trial.create_trial(
+        params={"units": 200},
+        distributions={"units": IntDistribution(8, 256, log=True)},
+        state=TrialState.PRUNED,
+        user_attrs=user_attrs,
+    )
+
+
+def over_cap_proposal(trial: optuna.Trial) -> float:
+    trial.set_user_attr("over_cost_cap", 80_000)  # what Objective records before it prunes
+    raise optuna.TrialPruned()
+
+
+def test_proposals_over_the_cost_cap_do_not_count_toward_the_target() -> None:
+    from study.stopping import FINISHED, TARGET_STATES, TargetCallback, count_trials
+
+    study = optuna.create_study(direction="maximize")
+    for attrs in ({"over_cost_cap": 80_000}, {}, {"over_cost_cap": 90_000}):
+        study.add_trial(capped_trial(attrs))
+    assert count_trials(study, FINISHED) == count_trials(study, TARGET_STATES) == 1
+    target = TargetCallback(2)
+    study.optimize(over_cap_proposal, n_trials=3, callbacks=[target])
+    assert len(study.trials) == 6  # none of them brought the study closer to its target
+    study.optimize(lambda trial: 0.5, n_trials=3, callbacks=[target])
+    assert len(study.trials) == 7  # the second trained trial reached it
+
+
+def test_a_cap_nothing_fits_under_stops_the_worker() -> None:
+    from study.stopping import CostCapGuard
+
+    guard = CostCapGuard(limit=3)
+    study = optuna.create_study(direction="maximize")
+    study.optimize(over_cap_proposal, n_trials=10, callbacks=[guard])
+    assert guard.tripped and len(study.trials) == 3

@@ -216,3 +216,68 @@ def test_the_recorded_configuration_holds_no_database_password(
     assert config["storage"] == stored
     if "journal" not in url:
         assert "s3cret" not in json.dumps(config)
+
+
+def test_trials_counts_trained_models_whatever_the_cost_cap_prunes(
+    tiny_imdb: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'cap.db'}"
+    # With --seed 0 and no baseline the first random proposals are over the default cap.
+    result = run_optimize(
+        "--trials", "5", "--no-baseline", "--epochs", "1", "--data", str(tiny_imdb),
+        "--maxlen", "20", "--storage", url, "--cache-dir", str(tmp_path / "cache"),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = optuna.load_study(storage=url, study_name="rnn-design").trials
+    over_cap = [t for t in trials if "over_cost_cap" in t.user_attrs]
+    trained = [t for t in trials if "epochs_run" in t.user_attrs]
+    assert over_cap and all(t.state == TrialState.PRUNED for t in over_cap)
+    assert len(trained) == 5 and all(t.state == TrialState.COMPLETE for t in trained)
+    assert len(trials) == 5 + len(over_cap)
+    assert f"5 complete, {len(over_cap)} pruned" in result.stdout
+
+
+def test_a_cost_cap_below_the_smallest_configuration_is_refused(tmp_path: Path) -> None:
+    result = run_optimize("--max-lstm-params", "415", "--storage", "sqlite:///x.db", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--max-lstm-params 415 is below the smallest configuration's 416" in result.stderr
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_a_baseline_interrupted_by_ctrl_c_is_trained_on_the_rerun(
+    tiny_imdb: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    # What Ctrl-C during the baselines leaves (tests/test_workers.py sends the real signal):
+    # the interrupted baseline FAIL, the others complete. FAIL does not count toward --trials.
+    study = optuna.create_study(storage=url, study_name="rnn-design", direction="maximize")
+    study.set_user_attr("baseline_enqueued", True)
+    for index, entry in enumerate(BASELINE_GRID):
+        labels = {
+            "baseline": entry.label,
+            "notebook_part": entry.part,
+            "notebook_heading": entry.heading,
+        }
+        study.add_trial(
+            create_trial(
+                params=entry.config.as_params(),
+                distributions=DISTRIBUTIONS,
+                state=TrialState.FAIL if index == 0 else TrialState.COMPLETE,
+                value=None if index == 0 else 0.8,
+                user_attrs={**labels, "fail_reason": "KeyboardInterrupt: SIGINT"}
+                if index == 0
+                else labels,
+            )
+        )
+    result = run_optimize(
+        "--trials", str(len(BASELINE_GRID)), "--epochs", "1", "--data", str(tiny_imdb),
+        "--maxlen", "20", "--storage", url, "--cache-dir", str(tmp_path / "cache"),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = optuna.load_study(storage=url, study_name="rnn-design").trials
+    complete = [t.user_attrs.get("baseline") for t in trials if t.state == TrialState.COMPLETE]
+    assert sorted(complete) == sorted(entry.label for entry in BASELINE_GRID)
+    assert len(trials) == len(BASELINE_GRID) + 1  # the rerun trained the baseline, nothing else
+    assert "baselines missing" not in result.stdout

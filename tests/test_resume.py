@@ -7,8 +7,9 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.trial import create_trial
+from optuna.trial import FrozenTrial, TrialState, create_trial
 
+from search_spaces.baseline import BASELINE_GRID
 from search_spaces.lstm import DISTRIBUTIONS
 from study.data import fingerprint_source
 from study.optimize_args import build_parser
@@ -123,3 +124,158 @@ def test_the_same_tarball_at_another_path_resumes_from_the_cli(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "nothing to do" in result.stdout
+
+
+def run_cheaply(url: str, n: int) -> list[tuple]:
+    """``n`` trials of the study as ``study.optimize`` opens and seeds it, without training."""
+    from search_spaces.lstm import suggest_params
+    from storage import open_storage
+    from study.optimize_args import parse_args
+    from study.run import process_sampler_seed, use_process_sampler
+    from study.study_setup import make_pruner, make_sampler, open_study
+
+    args = parse_args(["--storage", url, "--no-baseline", "--seed", "0"])
+    study, _ = open_study(
+        open_storage(url),
+        args.study_name,
+        sampler=make_sampler(process_sampler_seed(args)),
+        pruner=make_pruner(args.pruner, args.epochs),
+        baseline=False,
+        config={},
+    )
+    use_process_sampler(args, study)  # what run_worker does before its first trial
+    study.optimize(lambda trial: suggest_params(trial).units / 256, n_trials=n)
+    return [tuple(t.params.values()) for t in study.trials]
+
+
+def test_a_resumed_study_does_not_propose_its_start_up_trials_again(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'resume.db'}"
+    first = run_cheaply(url, 3)
+    resumed = run_cheaply(url, 3)
+    assert resumed[:3] == first
+    assert len(set(resumed)) == 6, resumed
+
+
+def test_an_uninterrupted_study_proposes_what_it_did_before_resumes_were_reseeded(
+    tmp_path: Path,
+) -> None:
+    from search_spaces.lstm import suggest_params
+    from study.seeds import derive_seed
+
+    # The sampler seed of a fresh single-process study stays derive_seed("sampler", seed): the
+    # README's figures were measured on that trajectory.
+    reference = optuna.create_study(
+        direction="maximize", sampler=optuna.samplers.TPESampler(seed=derive_seed("sampler", 0))
+    )
+    reference.optimize(lambda trial: suggest_params(trial).units / 256, n_trials=3)
+    assert run_cheaply(f"sqlite:///{tmp_path / 'fresh.db'}", 3) == [
+        tuple(t.params.values()) for t in reference.trials
+    ]
+
+
+def baseline_trial(index: int, state: TrialState, reason: str | None = None) -> FrozenTrial:
+    """A trial of the notebook's ``index``-th configuration, as ``enqueue_baseline`` labels it."""
+    entry = BASELINE_GRID[index]
+    attrs = {
+        "baseline": entry.label,
+        "notebook_part": entry.part,
+        "notebook_heading": entry.heading,
+    }
+    if reason is not None:
+        attrs["fail_reason"] = reason
+    return create_trial(
+        params=entry.config.as_params(),
+        distributions=DISTRIBUTIONS,
+        state=state,
+        value=0.8 if state == TrialState.COMPLETE else None,
+        user_attrs=attrs,
+    )
+
+
+def study_with_baselines(url: str, failed: dict[int, list[str]]) -> None:
+    """A study as ``open_study`` created it, its baselines run, some failed with these reasons."""
+    study = optuna.create_study(storage=url, study_name="s", direction="maximize")
+    study.set_user_attr("baseline_enqueued", True)
+    for index in range(len(BASELINE_GRID)):
+        for reason in failed.get(index, []):
+            study.add_trial(baseline_trial(index, TrialState.FAIL, reason))
+        if index not in failed:
+            study.add_trial(baseline_trial(index, TrialState.COMPLETE))
+
+
+def resume(url: str) -> optuna.Study:
+    from study.study_setup import make_pruner, make_sampler, open_study
+
+    study, created = open_study(
+        optuna.storages.RDBStorage(url),
+        "s",
+        sampler=make_sampler(0),
+        pruner=make_pruner("median", 5),
+        baseline=True,
+        config={},
+    )
+    assert not created
+    return study
+
+
+def waiting_labels(study: optuna.Study) -> list[str]:
+    return [t.user_attrs["baseline"] for t in study.get_trials(states=(TrialState.WAITING,))]
+
+
+def test_a_resume_re_enqueues_the_interrupted_baselines_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    study_with_baselines(
+        url, {2: ["KeyboardInterrupt: SIGINT"], 5: ["worker h:b:n:1:2 died while running it"]}
+    )
+    assert waiting_labels(resume(url)) == [BASELINE_GRID[2].label, BASELINE_GRID[5].label]
+    assert len(waiting_labels(resume(url))) == 2  # waiting already: not enqueued again
+
+
+def test_a_baseline_that_failed_twice_on_its_own_is_named_missing_not_retried(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from study.progress import print_summary
+
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    nan = "TrainingDiverged: loss is NaN after epoch 1"
+    study_with_baselines(url, {3: [nan], 4: [nan, "KeyboardInterrupt: SIGINT", nan]})
+    study = resume(url)
+    assert waiting_labels(study) == [BASELINE_GRID[3].label]  # one more try for the first
+    print_summary(study, url)
+    out = capsys.readouterr().out
+    assert f"notebook baselines missing: 2 of {len(BASELINE_GRID)}" in out
+    assert f"{BASELINE_GRID[4].label} (failed 3 times, last: {nan}; not retried)" in out
+    assert f"{BASELINE_GRID[3].label} (failed once, last: {nan}; waiting to run)" in out
+
+
+def test_a_process_that_saw_a_baseline_missing_too_late_does_not_enqueue_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from study import study_setup
+
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    study_with_baselines(url, {0: ["KeyboardInterrupt: SIGINT"]})
+    late = optuna.load_study(storage=url, study_name="s")
+    seen = study_setup.missing_baselines(late)  # B looks: baseline 0 is missing
+    resume(url)  # A, resuming at the same moment, re-enqueues it first
+    looks = iter([seen])  # B's first look is the one it took before A enqueued
+    real = study_setup.missing_baselines
+    monkeypatch.setattr(
+        study_setup,
+        "missing_baselines",
+        lambda study, **kw: next(looks, None) or real(study, **kw),
+    )
+    assert study_setup.requeue_missing_baselines(late) == []
+    assert waiting_labels(late) == [BASELINE_GRID[0].label]
+    assert optuna.get_all_study_names(url) == ["s"]  # every claim was dropped
+
+
+def test_a_process_leaves_the_re_enqueue_to_the_one_that_holds_the_claim(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    study_with_baselines(url, {0: ["KeyboardInterrupt: SIGINT"]})
+    holder = optuna.create_study(
+        storage=url, study_name=f"s#baseline-requeue#{len(BASELINE_GRID)}"
+    )
+    assert waiting_labels(resume(url)) == []  # another process is re-enqueuing it right now
+    optuna.delete_study(study_name=holder.study_name, storage=url)
+    assert waiting_labels(resume(url)) == [BASELINE_GRID[0].label]

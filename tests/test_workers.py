@@ -358,3 +358,47 @@ def test_owner_on_another_machine_with_our_host_name_is_not_judged_here() -> Non
     assert owner_alive(":".join([host, "another-boot-id", namespace, pid, start])) is None
     assert owner_alive(":".join([host, boot, "4026531999", "999999", start])) is None
     assert owner_alive(":".join([host, boot, namespace, "999999", start])) is False
+
+
+#: What one run of a trial measured: a retry must not inherit any of it.
+MEASUREMENTS = {"val_accuracy": 0.9, "test_accuracy": 0.8, "n_params": 1234, "fail_reason": "x"}
+
+
+def stale_running_trial(study: optuna.Study, owner: str) -> optuna.Trial:
+    from study.workers import OWNER_ATTR
+
+    trial = study.ask({"units": optuna.distributions.IntDistribution(8, 256, log=True)})
+    for key, value in {OWNER_ATTR: owner, "baseline": "Part 1: LSTM(8)", **MEASUREMENTS}.items():
+        trial.set_user_attr(key, value)
+    return trial
+
+
+def test_a_heartbeat_retry_starts_with_the_configuration_and_its_labels_only(
+    tmp_path: Path,
+) -> None:
+    from storage import open_storage
+    from study.workers import fail_stale_trials
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'stale.db'}", grace_period=1)
+    study = optuna.create_study(storage=storage, study_name="s", direction="maximize")
+    trial = stale_running_trial(study, "host-b:boot-b:4026531836:4242:1234")
+    storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
+    time.sleep(2)  # longer than the grace period: its worker is taken for dead
+    assert fail_stale_trials(study) == [trial.number]
+    (retry,) = study.get_trials(states=(TrialState.WAITING,))
+    assert retry.params == study.trials[trial.number].params
+    assert retry.system_attrs["failed_trial"] == trial.number
+    assert retry.user_attrs == {"baseline": "Part 1: LSTM(8)"}
+
+
+def test_a_dead_local_workers_retry_starts_with_the_configuration_and_its_labels_only(
+    tmp_path: Path,
+) -> None:
+    from study.workers import recover_dead_trials
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'dead.db'}", direction="maximize")
+    trial = stale_running_trial(study, dead_local_owner())
+    assert recover_dead_trials(study) == [trial.number]
+    (retry,) = study.get_trials(states=(TrialState.WAITING,))
+    assert retry.system_attrs["failed_trial"] == trial.number
+    assert retry.user_attrs == {"baseline": "Part 1: LSTM(8)"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import optuna
 import pandas as pd
@@ -31,6 +31,7 @@ class ReportData(NamedTuple):
     spread: repeats.Spread | None
     reproduction: pd.DataFrame | None
     repeats_source: str | None = None
+    confirmed: dict[str, Any] | None = None
 
 
 def compute(
@@ -54,6 +55,11 @@ def compute(
         summary, source = within, "each trial's seeds, --repeats"
     if summary is not None:
         spread = repeats.pooled_spread(summary)
+    # The answer: what study.optimize / study.confirm recorded, else (a confirmation made before
+    # they recorded it) the same computed from the confirmation study.
+    confirmed = study.user_attrs.get("confirmed_best")
+    if not confirmed and confirm is not None:
+        confirmed = repeats.confirmed_best(frame, study_frame(confirm))
     return ReportData(
         frame=frame,
         baseline=baseline_table(frame, summary),
@@ -67,6 +73,7 @@ def compute(
             else reproduction.reproduction_table(study_frame(reproduced))
         ),
         repeats_source=source,
+        confirmed=confirmed or None,
     )
 
 
@@ -93,6 +100,8 @@ def build_report(study: optuna.Study, out: Path, formats: list[str]) -> ReportDa
 def findings_markdown(study: optuna.Study, data: ReportData) -> str:
     """The axis findings as a short Markdown note (for the dashboard)."""
     lines = [f"## Findings for {study.study_name}", ""]
+    if data.confirmed:
+        lines += [f"**Answer**: {repeats.confirmed_text(data.confirmed)}", ""]
     for section in data.sections:
         lines += [
             f"### {section.axis.title}",
@@ -117,7 +126,7 @@ def document(study: optuna.Study, data: ReportData) -> render.Report:
     done = complete(frame)
     doc = render.Report(f"Study report: {study.study_name}")
     doc.heading("Study")
-    doc.bullets(_study_facts(study, frame))
+    doc.bullets(_study_facts(study, frame, data.confirmed))
     if done.empty:
         counts = state_counts(frame)
         shown = ", ".join(f"{n} {s.lower()}" for s, n in counts.items()) or "no trials at all"
@@ -207,7 +216,9 @@ def _params() -> list[str]:
     return list(PARAMS)
 
 
-def _study_facts(study: optuna.Study, frame: pd.DataFrame) -> list[str]:
+def _study_facts(
+    study: optuna.Study, frame: pd.DataFrame, confirmed: dict[str, Any] | None = None
+) -> list[str]:
     attrs = study.user_attrs
     config = attrs.get("config", {}) or {}
     facts = [
@@ -235,6 +246,11 @@ def _study_facts(study: optuna.Study, frame: pd.DataFrame) -> list[str]:
         facts.append(
             "versions: " + ", ".join(f"{k} {v}" for k, v in sorted(attrs["versions"].items()))
         )
+    if confirmed:
+        # The headline: a mean over other seeds. The best single run below was picked for being
+        # high among many noisy runs, so it overstates what its configuration gives.
+        text = repeats.confirmed_text(confirmed).removeprefix("confirmed best: ")
+        facts.append(f"best trial, confirmed (mean ± std over other seeds): {text}")
     done = complete(frame)
     if not done.empty:
         best = done.loc[done["val_accuracy"].idxmax()]
@@ -244,8 +260,10 @@ def _study_facts(study: optuna.Study, frame: pd.DataFrame) -> list[str]:
             if best["repeats"] >= 2 and not math.isnan(best["val_accuracy_std"])
             else ""
         )
+        label = "one seed" if not seeds else f"{int(best['repeats'])} seeds"
         facts.append(
-            f"best trial: #{int(best['number'])} ({best['source']}): validation accuracy "
+            f"best single run ({label}): #{int(best['number'])} ({best['source']}): "
+            "validation accuracy "
             f"{best['val_accuracy']:.4f}{seeds}, test accuracy "
             f"{render.cell(best['test_accuracy'])}, "
             f"{render.cell(best['n_params'])} parameters, "

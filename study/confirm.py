@@ -180,7 +180,10 @@ def confirm_config(
 def check_confirm_study(storage: BaseStorage, study_name: str, config: dict[str, Any]) -> None:
     """Refuses, before anything is written, a stored confirmation trained another way.
 
-    Reads only. Raises:
+    Reads only: a command calls it before it writes anything, so that a refusal leaves the
+    storage as it was.
+
+    Raises:
         StudySetupError: ``<study_name>-confirm`` exists and recorded other values of
             ``RUN_SETTINGS`` (one line naming each, with both values).
     """

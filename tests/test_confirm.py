@@ -15,7 +15,8 @@ import pytest
 from optuna.trial import TrialState
 
 from reports import repeats
-from reports.build import compute
+from reports.build import compute, document, findings_markdown
+from reports.render import to_markdown
 from reports.tables import config_key, study_frame
 from search_spaces.config import ModelConfig
 from search_spaces.lstm import suggest_params
@@ -252,3 +253,31 @@ def test_optimize_refuses_a_stored_confirmation_trained_another_way_before_its_t
     assert len(lines) == 1 and "'s-confirm' was run with other settings" in lines[0], lines
     assert "--epochs 2 (stored) vs 1 (now)" in lines[0]
     assert sha(db) == before
+
+
+def test_the_report_headlines_the_confirmed_best_and_labels_the_single_run(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'rep.db'}"
+    study = optuna.create_study(storage=url, study_name="s", direction="maximize")
+    lucky, steady = ModelConfig(8, 4), ModelConfig(16, 8)
+    add(study, lucky, 0.90)
+    add(study, steady, 0.85)
+    plain = to_markdown(document(study, compute(study)), tmp_path)
+    assert "best single run (one seed): #0" in plain and "confirmed" not in plain
+    # A confirmation study without a recorded confirmed_best (made before it was recorded):
+    # the report computes the same answer from its runs.
+    confirm = optuna.create_study(storage=url, study_name="s-confirm", direction="maximize")
+    for config, values in ((lucky, (0.80, 0.82)), (steady, (0.84, 0.86))):
+        for value in values:
+            add(confirm, config, value, test=value - 0.02)
+    data = compute(study, confirm)
+    text = to_markdown(document(study, data), tmp_path)
+    assert (
+        "best trial, confirmed (mean ± std over other seeds): trial #1 (units=16, "
+        "embedding_dim=8, layers=1, dropout=0, recurrent_dropout=0): validation 0.8500 ± 0.0141, "
+        "test 0.8300 ± 0.0141 (2 seeds); its single run: 0.8500 / 0.8400"
+    ) in text
+    assert "best single run (one seed): #0" in text
+    note = findings_markdown(study, data).splitlines()
+    assert note[2].startswith("**Answer**: confirmed best: trial #1 (units=16,")

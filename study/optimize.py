@@ -132,7 +132,7 @@ def _optimize(
         config = confirm_config(args, data, args.study_name, backend)
         code = run_confirmation(study, study._storage, config, keras_trainer(args, data), plan)
         if code in (130, 143):
-            print(f"resume the confirmation with: {_resume_command(argv)}", file=sys.stderr)
+            print(f"resume with: {_resume_command(argv)}", file=sys.stderr)
             return code
     print_summary(study, args.storage)
     return code

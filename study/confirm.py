@@ -221,13 +221,14 @@ def open_confirm_study(
 
 
 def confirmation_pending(study: optuna.Study, plan: Plan) -> int:
-    """How many runs of ``plan`` are neither complete, running nor waiting; reads only."""
+    """How many runs of ``plan`` are left to train (missing or waiting); reads only."""
     name = confirm_study_name(study.study_name)
     storage = study._storage
-    confirm = None
-    if any(s.study_name == name for s in storage.get_all_studies()):
-        confirm = optuna.load_study(storage=storage, study_name=name)
-    return len(missing(confirm, candidates(study, plan.top, plan.baseline), plan.repeats))
+    if not any(s.study_name == name for s in storage.get_all_studies()):
+        return len(missing(None, candidates(study, plan.top, plan.baseline), plan.repeats))
+    confirm = optuna.load_study(storage=storage, study_name=name)
+    wanted = candidates(study, plan.top, plan.baseline)
+    return len(missing(confirm, wanted, plan.repeats)) + waiting(confirm)
 
 
 def run_confirmation(

@@ -20,7 +20,7 @@ from reports.render import to_markdown
 from reports.tables import config_key, study_frame
 from search_spaces.config import ModelConfig
 from search_spaces.lstm import suggest_params
-from study.confirm import Plan, run_confirmation
+from study.confirm import Plan, confirmation_pending, run_confirmation
 from tests.conftest import ROOT
 from tests.report_studies import add
 from tests.stderr_lines import CONFIRM, foreign_lines
@@ -140,11 +140,11 @@ class FakeTrainer:
         return out
 
 
-def confirm_with(trainer: FakeTrainer, study: optuna.Study, repeats: int = 3) -> int:
+def confirm_with(trainer: FakeTrainer, study: optuna.Study, top: int = 2) -> int:
     config = {"epochs": 1, "seed": 0, "data_fingerprint": "tree:x", "data_sizes": {},
               "backend": "jax"}  # fmt: skip
     return run_confirmation(
-        study, study._storage, config, lambda: (trainer, ()), Plan(2, repeats, False),
+        study, study._storage, config, lambda: (trainer, ()), Plan(top, 3, False),
         progress=False,
     )  # fmt: skip
 
@@ -181,19 +181,24 @@ def test_the_confirmed_best_is_the_best_mean_not_the_best_single_run(tmp_path: P
 def test_an_interrupted_confirmation_resumes_with_the_missing_runs_only(tmp_path: Path) -> None:
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'i.db'}", study_name="s",
                                 direction="maximize")  # fmt: skip
-    first, second = ModelConfig(8, 4), ModelConfig(16, 8)
-    add(study, first, 0.9)
-    add(study, second, 0.8)
-    values = {config_key(c.as_params()): [0.7, 0.71, 0.72] for c in (first, second)}
-    stopped = FakeTrainer(values, interrupt_at=1)
-    assert confirm_with(stopped, study) == 130
+    configs = [ModelConfig(8, 4), ModelConfig(16, 8), ModelConfig(32, 4)]
+    for value, config in zip((0.9, 0.8, 0.7), configs, strict=True):
+        add(study, config, value)
+    keys = [config_key(c.as_params()) for c in configs]
+    values = {key: [0.7, 0.71, 0.72] for key in keys}
+    stopped = FakeTrainer(values, interrupt_at=1)  # Ctrl-C during the second configuration
+    assert confirm_with(stopped, study, top=3) == 130
     assert "confirmed_best" not in study.user_attrs
-    assert len(stopped.trained) == 3  # the first configuration's three runs
+    assert stopped.trained == [(keys[0], r) for r in range(3)]
+    # What study.optimize, rerun at its target, finds left to do: the interrupted runs and the
+    # third configuration's, still waiting.
+    assert confirmation_pending(study, Plan(3, 3, False)) == 6
     resumed = FakeTrainer(values)
-    assert confirm_with(resumed, study) == 0
-    assert sorted(resumed.trained) == [(config_key(second.as_params()), r) for r in range(3)]
+    assert confirm_with(resumed, study, top=3) == 0
+    assert sorted(resumed.trained) == [(k, r) for k in sorted(keys[1:]) for r in range(3)]
+    assert confirmation_pending(study, Plan(3, 3, False)) == 0
     confirm = optuna.load_study(storage=study._storage, study_name="s-confirm")
-    assert {len(v) for v in by_hand(confirm).values()} == {3}
+    assert sorted(len(v) for v in by_hand(confirm).values()) == [3, 3, 3]
     assert study.user_attrs["confirmed_best"]["repeats"] == 3
 
 

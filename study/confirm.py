@@ -18,6 +18,7 @@ of those that change what a run measures (``RUN_SETTINGS``) before writing anyth
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -297,12 +298,22 @@ def keras_trainer(settings: argparse.Namespace, data: Dataset) -> TrainerFactory
     def make() -> tuple[GroupTrainer, tuple[type[Exception], ...]]:
         from study.objective import trial_errors  # imports Keras
 
+        # TensorFlow warns that its functions retrace when it trains one new model after
+        # another ("5 out of the last 14 calls ... triggered tf.function retracing"): that is
+        # what repeats are. Its other warnings are not silenced.
+        logging.getLogger("tensorflow").addFilter(_NotRetracing())
+
         objective = build_objective(
             settings, data, seed=settings.seed + SEED_OFFSET, pruning=False
         )
         return objective, trial_errors()
 
     return make
+
+
+class _NotRetracing(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import optuna
 import pandas as pd
@@ -35,6 +35,7 @@ class ReportData(NamedTuple):
     #: The study is itself a reproduction (``python -m study.reproduce``): its "validation"
     #: accuracy is test accuracy, so its report ranks nothing (no axis sections, no best trial).
     is_reproduction: bool = False
+    confirmed: dict[str, Any] | None = None
 
 
 def compute(
@@ -61,6 +62,11 @@ def compute(
         summary, source = within, "each trial's seeds, --repeats"
     if summary is not None:
         spread = repeats.pooled_spread(summary)
+    # The answer: what study.optimize / study.confirm recorded, else (a confirmation made before
+    # they recorded it) the same computed from the confirmation study.
+    confirmed = study.user_attrs.get("confirmed_best")
+    if not confirmed and confirm is not None:
+        confirmed = repeats.confirmed_best(frame, study_frame(confirm))
     return ReportData(
         frame=frame,
         baseline=baseline_table(frame, summary),
@@ -76,6 +82,7 @@ def compute(
         repeats_source=source,
         references=reference.reference_table(study),
         is_reproduction=own,
+        confirmed=confirmed or None,
     )
 
 
@@ -111,6 +118,8 @@ def build_report(study: optuna.Study, out: Path, formats: list[str]) -> ReportDa
 def findings_markdown(study: optuna.Study, data: ReportData) -> str:
     """The axis findings as a short Markdown note (for the dashboard)."""
     lines = [f"## Findings for {study.study_name}", ""]
+    if data.confirmed:
+        lines += [f"**Answer**: {repeats.confirmed_text(data.confirmed)}", ""]
     versus = _reference_finding(data)
     if versus:
         lines += ["### Reference models", f"- {versus}", ""]
@@ -176,7 +185,7 @@ def document(study: optuna.Study, data: ReportData) -> render.Report:
     done = complete(frame)
     doc = render.Report(f"Study report: {study.study_name}")
     doc.heading("Study")
-    doc.bullets(_study_facts(study, frame))
+    doc.bullets(_study_facts(study, frame, data.confirmed))
     if done.empty:
         shown = counts_text(frame) if len(frame) else "no trials at all"
         doc.paragraph(
@@ -277,7 +286,10 @@ def _params() -> list[str]:
 
 
 def _study_facts(
-    study: optuna.Study, frame: pd.DataFrame, reproduction: bool = False
+    study: optuna.Study,
+    frame: pd.DataFrame,
+    confirmed: dict[str, Any] | None = None,
+    reproduction: bool = False,
 ) -> list[str]:
     attrs = study.user_attrs
     config = attrs.get("config", {}) or {}
@@ -308,6 +320,11 @@ def _study_facts(
         facts.append(
             "versions: " + ", ".join(f"{k} {v}" for k, v in sorted(attrs["versions"].items()))
         )
+    if confirmed:
+        # The headline: a mean over other seeds. The best single run below was picked for being
+        # high among many noisy runs, so it overstates what its configuration gives.
+        text = repeats.confirmed_text(confirmed).removeprefix("confirmed best: ")
+        facts.append(f"best trial, confirmed (mean ± std over other seeds): {text}")
     done = complete(frame)
     if not done.empty and not reproduction:
         best = done.loc[done["val_accuracy"].idxmax()]
@@ -317,8 +334,10 @@ def _study_facts(
             if best["repeats"] >= 2 and not math.isnan(best["val_accuracy_std"])
             else ""
         )
+        label = "one seed" if not seeds else f"{int(best['repeats'])} seeds"
         facts.append(
-            f"best trial: #{int(best['number'])} ({best['source']}): validation accuracy "
+            f"best single run ({label}): #{int(best['number'])} ({best['source']}): "
+            "validation accuracy "
             f"{best['val_accuracy']:.4f}{seeds}, test accuracy "
             f"{render.cell(best['test_accuracy'])}, "
             f"{render.cell(best['n_params'])} parameters, "

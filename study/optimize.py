@@ -2,9 +2,10 @@
 
 This module wires the parts together: arguments (``study.optimize_args``) -> backend -> data ->
 storage -> study (``study.study_setup``) -> trials, in this process (``study.run``) or in
-``--workers`` processes (``study.parallel``) -> summary (``study.progress``). Keras is imported
-only once the backend is chosen and the inputs are known to be good, so ``--help`` and bad input
-answer at once.
+``--workers`` processes (``study.parallel``) -> the confirmation of the best configurations,
+in this process (``study.confirm.run_confirmation``) -> summary (``study.progress``). Keras is
+imported only once the backend is chosen and the inputs are known to be good, so ``--help`` and
+bad input answer at once.
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ def _run(args: argparse.Namespace, argv: list[str], backend: str) -> int:
     try:
         data = load_dataset(data_settings(args))
         storage = open_storage(args.storage, grace_period=args.heartbeat_grace)
+        if args.confirm_top:  # refused now, before anything is written, not after the trials
+            from study.confirm import check_confirm_study, confirm_config  # reads report tables
+
+            check_confirm_study(
+                storage, args.study_name, confirm_config(args, data, args.study_name, backend)
+            )
         study, created = open_study(
             storage,
             args.study_name,
@@ -91,26 +98,45 @@ def _optimize(
     )
     # Once per study, before any trial or worker: the non-recurrent line the LSTMs are held to.
     report_references(study, data, data_settings(args))
+    # The confirmation reads the trials as report tables (pandas): imported only when it runs.
+    from study.confirm import (
+        Plan,
+        confirm_config,
+        confirmation_pending,
+        keras_trainer,
+        run_confirmation,
+    )
+
+    plan = Plan(args.confirm_top, args.confirm_repeats, baseline=False)
     if finished >= args.trials:
+        # A rerun after an interrupted confirmation goes straight to the rest of it.
+        pending = confirmation_pending(study, plan) if plan.top else 0
         print(
-            f"study already holds {finished} finished trials (target {args.trials}); nothing to do"
+            f"study already holds {finished} finished trials (target {args.trials}); "
+            + (f"{pending} confirmation runs to go" if pending else "nothing to do")
         )
-        print_summary(study, args.storage)
-        return 0
-    start = time.perf_counter()
-    if args.workers == 1:
-        code = run_worker(args, study, data, show_progress=True)
+        code = 0
     else:
-        code = run_workers(args, argv, study)
-    if code == 0:
-        print(f"target reached after {time.perf_counter() - start:.0f} s", file=sys.stderr)
-    elif code in (130, 143):
-        print(
-            "interrupted: the running trial was recorded as FAIL; resume with: "
-            + _resume_command(argv),
-            file=sys.stderr,
-        )
-        return code
+        start = time.perf_counter()
+        if args.workers == 1:
+            code = run_worker(args, study, data, show_progress=True)
+        else:
+            code = run_workers(args, argv, study)
+        if code == 0:
+            print(f"target reached after {time.perf_counter() - start:.0f} s", file=sys.stderr)
+        elif code in (130, 143):
+            print(
+                "interrupted: the running trial was recorded as FAIL; resume with: "
+                + _resume_command(argv),
+                file=sys.stderr,
+            )
+            return code
+    if code == 0 and plan.top:
+        config = confirm_config(args, data, args.study_name, backend)
+        code = run_confirmation(study, study._storage, config, keras_trainer(args, data), plan)
+        if code in (130, 143):
+            print(f"resume with: {_resume_command(argv)}", file=sys.stderr)
+            return code
     print_summary(study, args.storage)
     return code
 

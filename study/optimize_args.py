@@ -29,7 +29,7 @@ from study.study_setup import PRUNERS
 #: The flags that must be at least 1, in the order they are checked.
 POSITIVE = (
     "trials", "epochs", "batch_size", "max_features", "maxlen", "workers", "repeats",
-    "heartbeat_grace", "max_failures",
+    "heartbeat_grace", "max_failures", "confirm_repeats",
 )  # fmt: skip
 
 
@@ -101,6 +101,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="upload each trial's learning curve (CSV, PNG) to this optuna-dashboard artifact "
         "folder",
     )
+    c = p.add_argument_group("confirmation (after the trials)")
+    c.add_argument(
+        "--confirm-top",
+        type=int,
+        default=3,
+        help="once the study holds --trials, re-train its best K distinct configurations with "
+        "other seeds into the study <NAME>-confirm (as study.confirm does) and report the one of "
+        "best mean validation accuracy as the answer; 0: no confirmation",
+    )
+    c.add_argument(
+        "--confirm-repeats",
+        type=int,
+        default=3,
+        help="runs per configuration of that confirmation",
+    )
     add_data_arguments(p)
     add_training_arguments(p)
     w = p.add_argument_group("workers and recovery")
@@ -143,6 +158,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             "Optuna does not prune multi-objective trials (use --pruner none or leave it out)"
         )
     check_learning_rate(parser, args)
+    if args.confirm_top < 0:
+        parser.error(f"--confirm-top must be 0 (no confirmation) or more, got {args.confirm_top}")
     if args.max_lstm_params < 0:
         n = args.max_lstm_params
         parser.error(f"--max-lstm-params must be 0 (no cap) or positive, got {n}")

@@ -64,7 +64,10 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
 
 
 def print_summary(study: optuna.Study, storage_url: str) -> None:
-    """Prints the trials by state, the best trial and the command that shows the study.
+    """Prints the trials by state, the answer and the command that shows the study.
+
+    The answer is the confirmed best (``confirmed_best``: mean ± std over other seeds) when the
+    study was confirmed; the best single run follows, labelled as one seed.
 
     Args:
         study: The study just run (or found finished).
@@ -78,13 +81,20 @@ def print_summary(study: optuna.Study, storage_url: str) -> None:
         line += f" ({capped} of them over --max-lstm-params: not trained, not counted in --trials)"
     print(line)
     _print_missing_baselines(study)
+    confirmed = study.user_attrs.get("confirmed_best")
+    if confirmed:  # the answer: a mean over other seeds, not the luckiest single run
+        from reports.repeats import confirmed_text  # pandas: only for a confirmed study
+
+        print(confirmed_text(confirmed))
     best = best_trial(study)
     if best is None:
         print("no trial has completed yet")
     else:
         attrs = best.user_attrs
+        seeds = int(attrs.get("repeats", 1) or 1)
         print(
-            f"best trial #{best.number}: val_accuracy {best.values[0]:.4f}, "
+            f"best single run ({'one seed' if seeds == 1 else f'mean of {seeds} seeds'}): "
+            f"trial #{best.number}: val_accuracy {best.values[0]:.4f}, "
             f"test_accuracy {attrs.get('test_accuracy', float('nan')):.4f}, "
             f"n_params {attrs.get('n_params')}, train_seconds {attrs.get('train_seconds')}"
         )

@@ -52,33 +52,45 @@ class Candidate(NamedTuple):
     source_trial: int | None
 
 
+def missing(
+    study: optuna.Study | None, wanted: list[Candidate], repeats: int
+) -> list[tuple[Candidate, int]]:
+    """Each (configuration, repeat) that is not complete, running or waiting; reads only.
+
+    Args:
+        study: The study of the repeats, or None before it exists (then all are missing).
+        wanted: The configurations.
+        repeats: Runs per configuration.
+    """
+    alive = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+    have = set()
+    if study is not None:
+        have = {
+            (t.user_attrs.get("confirm_key"), t.user_attrs.get("repeat"))
+            for t in study.get_trials(deepcopy=False, states=alive)
+        }
+    return [(c, r) for c in wanted for r in range(repeats) if (c.key, r) not in have]
+
+
 def enqueue_missing(study: optuna.Study, wanted: list[Candidate], repeats: int) -> int:
     """Enqueues each (configuration, repeat) that is not complete, running or waiting.
 
     Returns:
         How many trials were enqueued.
     """
-    alive = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
-    have = {
-        (t.user_attrs.get("confirm_key"), t.user_attrs.get("repeat"))
-        for t in study.get_trials(deepcopy=False, states=alive)
-    }
     added = 0
-    for candidate in wanted:
-        for repeat in range(repeats):
-            if (candidate.key, repeat) in have:
-                continue
-            attrs: dict[str, Any] = {
-                "confirm_key": candidate.key,
-                "confirm_label": candidate.label,
-                "repeat": repeat,
-            }
-            if candidate.baseline is not None:
-                attrs["baseline"] = candidate.baseline
-            if candidate.source_trial is not None:
-                attrs["confirm_of"] = candidate.source_trial
-            study.enqueue_trial(candidate.params, user_attrs=attrs)
-            added += 1
+    for candidate, repeat in missing(study, wanted, repeats):
+        attrs: dict[str, Any] = {
+            "confirm_key": candidate.key,
+            "confirm_label": candidate.label,
+            "repeat": repeat,
+        }
+        if candidate.baseline is not None:
+            attrs["baseline"] = candidate.baseline
+        if candidate.source_trial is not None:
+            attrs["confirm_of"] = candidate.source_trial
+        study.enqueue_trial(candidate.params, user_attrs=attrs)
+        added += 1
     return added
 
 

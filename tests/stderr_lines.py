@@ -13,18 +13,20 @@ from collections.abc import Sequence
 #: tqdm's bar, e.g. `` 50%|█████     | 1/2 [00:16<00:16, 16.16s/trial, best_val_acc=0.5000]``.
 PROGRESS_BAR = r" *\d{1,3}%\|.*\| *\d+/\d+ \[.*\]"
 
+CONFIRM = (
+    r"study '[^']+-confirm': \d+ configurations x \d+ repeats; \d+ newly enqueued, \d+ to run; "
+    r"data \{'train': \d+, 'val': \d+, 'test': \d+\}; backend (jax|tensorflow)",
+    PROGRESS_BAR,
+    r"ran \d+ trainings in \d+ s",
+)
+#: study.optimize ends with the confirmation of its best configurations (``CONFIRM``'s lines).
 OPTIMIZE = (
     r"(created|resuming) study '[^']+' in \S+: \d+/\d+ trials finished; "
     r"data \{'train': \d+, 'val': \d+, 'test': \d+\}; backend (jax|tensorflow)",
     r"reference models (\(logistic regression, (stored, )?fitted in \d+ s\)|not fitted): .*",
     PROGRESS_BAR,
     r"target reached after \d+ s",
-)
-CONFIRM = (
-    r"study '[^']+-confirm': \d+ configurations x \d+ repeats; \d+ newly enqueued, \d+ to run; "
-    r"data \{'train': \d+, 'val': \d+, 'test': \d+\}; backend (jax|tensorflow)",
-    PROGRESS_BAR,
-    r"ran \d+ trainings in \d+ s",
+    *CONFIRM,
 )
 REPRODUCE = (
     r"(created|resuming) study '[^']+-reproduce': \d+ configurations x \d+ repeats under the "

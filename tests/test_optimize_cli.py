@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from optuna.trial import TrialState, create_trial
+from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from reports.tables import study_frame
 from search_spaces.baseline import BASELINE_GRID
@@ -68,7 +69,45 @@ def test_study_reaches_its_target_with_each_baseline_once(finished_study) -> Non
         assert trial.state == TrialState.COMPLETE
         assert trial.user_attrs["n_params"] == entry.notebook_params
         assert trial.user_attrs["notebook_part"] == entry.part
-    assert "best trial #" in result.stdout and "optuna-dashboard sqlite:///t.db" in result.stdout
+    assert "best single run (one seed): trial #" in result.stdout
+    assert "optuna-dashboard sqlite:///t.db" in result.stdout
+
+
+def test_the_study_ends_with_its_confirmed_best(finished_study) -> None:
+    work, _, result = finished_study
+    study = load(work)
+    confirm = optuna.load_study(
+        storage=f"sqlite:///{work / 't.db'}", study_name="rnn-design-confirm"
+    )
+    runs: dict[tuple, list[FrozenTrial]] = {}
+    for trial in confirm.get_trials(states=(TrialState.COMPLETE,)):
+        runs.setdefault(tuple(sorted(trial.params.items())), []).append(trial)
+    assert sorted(len(v) for v in runs.values()) == [3, 3, 3]  # --confirm-top 3, 3 repeats
+    # The study's three best distinct configurations by their single run (tiny data ties
+    # often: no configuration left out ran better than one confirmed).
+    single: dict[tuple, FrozenTrial] = {}
+    for trial in study.get_trials(states=(TrialState.COMPLETE,)):
+        key = tuple(sorted(trial.params.items()))
+        if key not in single or trial.value > single[key].value:
+            single[key] = trial
+    assert set(runs) <= set(single)
+    left_out = [t.value for k, t in single.items() if k not in runs]
+    assert min(single[k].value for k in runs) >= max(left_out)
+    # The winner and its figures, recomputed from the stored runs.
+    means = {k: statistics.mean(t.value for t in v) for k, v in runs.items()}
+    record = study.user_attrs["confirmed_best"]
+    won = tuple(sorted(record["params"].items()))
+    assert record["val_mean"] == pytest.approx(max(means.values()))
+    assert record["val_mean"] == pytest.approx(means[won])
+    assert record["val_std"] == pytest.approx(statistics.stdev(t.value for t in runs[won]))
+    tests = [t.user_attrs["test_accuracy"] for t in runs[won]]
+    assert record["test_mean"] == pytest.approx(statistics.mean(tests))
+    assert record["test_std"] == pytest.approx(statistics.stdev(tests))
+    assert record["single_val"] == single[won].value
+    assert tuple(sorted(study.trials[record["source_trial"]].params.items())) == won
+    line = next(x for x in result.stdout.splitlines() if x.startswith("confirmed best: "))
+    assert f"trial #{record['source_trial']} (" in line
+    assert f"validation {record['val_mean']:.4f} ± {record['val_std']:.4f}" in line
 
 
 def test_every_trial_records_what_reports_read(finished_study) -> None:
@@ -101,9 +140,11 @@ def test_a_trial_the_cli_prunes_records_what_reports_read(tiny_imdb: Path, tmp_p
         "--maxlen", "20", "--storage", url, "--cache-dir", str(tmp_path / "cache"),
         "--seed", str(10**12),  # beyond NumPy's 32-bit seeds: every integer --seed works
         "--learning-rate", "1e-6",  # the trial stays near chance: clearly below the others
+        "--confirm-top", "0",  # no confirmation afterwards
         cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
+    assert [s.study_name for s in optuna.get_all_study_summaries(url)] == ["rnn-design"]
     study = optuna.load_study(storage=url, study_name="rnn-design")
     trial = study.trials[5]
     assert trial.state == TrialState.PRUNED
@@ -151,6 +192,10 @@ def test_rerun_adds_no_trial(finished_study) -> None:
     assert again.returncode == 0, again.stderr[-2000:]
     assert "nothing to do" in again.stdout
     assert len(load(work).trials) == before
+    confirm = optuna.load_study(
+        storage=f"sqlite:///{work / 't.db'}", study_name="rnn-design-confirm"
+    )
+    assert len(confirm.trials) == 9  # the confirmation was complete too
     assert foreign_lines(again.stderr, OPTIMIZE) == []
 
 
@@ -182,6 +227,8 @@ def test_tensorflow_backend_is_quiet_too(tiny_imdb: Path, tmp_path: Path) -> Non
         (["--val-split", "1.5"], "--val-split must be between 0 and 1"),
         (["--storage", "redis://x"], "unknown storage 'redis://x'"),
         (["--data", "/nonexistent/aclImdb"], "no such file or folder"),
+        (["--confirm-top", "-1"], "--confirm-top must be 0 (no confirmation) or more, got -1"),
+        (["--confirm-repeats", "0"], "--confirm-repeats must be positive, got 0"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, flags: list[str], message: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import signal
@@ -213,3 +214,22 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, flags: list[str], mess
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert not (tmp_path / "r.db").exists()
+
+
+def test_a_reproduction_with_other_epochs_is_refused_and_the_storage_left_untouched(
+    tiny_imdb: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "r.db"
+    stored = optuna.create_study(
+        storage=f"sqlite:///{db}", study_name="s-reproduce", direction="maximize"
+    )
+    stored.set_user_attr("config", {"epochs": 1, "seed": 0})
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    result = run_reproduce(
+        "--storage", f"sqlite:///{db}", "--study-name", "s", "--data", str(tiny_imdb),
+        "--epochs", "2", "--parts", "3", "--cache-dir", str(tmp_path / "cache"), cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--epochs 1 (stored) vs 2 (now)" in lines[0], result.stderr
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before

@@ -120,6 +120,7 @@ def test_the_same_tarball_at_another_path_resumes_from_the_cli(
     result = run_optimize(
         "--data", str(copy), "--storage", url, "--trials", "1", "--maxlen", "20", "--epochs", "1",
         "--workers", "1", "--heartbeat-grace", "30", "--cache-dir", str(tmp_path / "cache"),
+        "--confirm-top", "0",  # at its target with nothing else to do
         cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]

@@ -34,11 +34,12 @@ SLOW_TRIAL = ("--epochs", "400", "--repeat-mode", "sequential")
 
 def optimize_cmd(data: Path, storage: str, *extra: str) -> list[str]:
     # No cost cap: these tests need their randomly sampled trials to train (about half the
-    # search space is over the default cap and would be pruned before training).
+    # search space is over the default cap and would be pruned before training). No
+    # confirmation after the trials (a test asks for one): it would re-train SLOW_TRIAL.
     return [
         sys.executable, "-m", "study.optimize", "--data", str(data), "--maxlen", "20",
         "--storage", storage, "--cache-dir", str(data.parent / "cache"),
-        "--max-lstm-params", "0", *extra,
+        "--max-lstm-params", "0", "--confirm-top", "0", *extra,
     ]  # fmt: skip
 
 
@@ -120,10 +121,14 @@ def test_four_workers_reach_the_target_exactly_once_each(
     storage = storage_url(kind, tmp_path, request)
     if kind == "postgresql":  # a password (the test server trusts every login, so any will do)
         storage = storage.replace("//postgres@", "//postgres:s3cret@")
-    cmd = optimize_cmd(tiny_imdb, storage, "--workers", "4", "--trials", "16", "--epochs", "1")
+    cmd = optimize_cmd(tiny_imdb, storage, "--workers", "4", "--trials", "16", "--epochs", "1",
+                       "--confirm-top", "1", "--confirm-repeats", "2")  # fmt: skip
     result = run(cmd, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "s3cret" not in json.dumps(load(storage).user_attrs)  # recorded without it
+    # The main process confirmed the best configuration once the workers were done.
+    confirmed = load(storage).user_attrs["confirmed_best"]
+    assert confirmed["repeats"] == 2 and "confirmed best: trial #" in result.stdout
     trials = load(storage).get_trials()
     assert len([t for t in trials if t.state in FINISHED]) == 16
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]

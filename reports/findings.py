@@ -79,6 +79,8 @@ class AxisSection(NamedTuple):
         findings: Sentences generated from the two tables.
         basis: What the section rests on: its complete trials, and the pruned and failed
             trials it leaves out.
+        anova_p: p-value of the ANOVA across the notebook's settings that ``findings`` quotes,
+            None when there is none (no seed spread, fewer than 2 settings measured).
     """
 
     axis: Axis
@@ -86,6 +88,7 @@ class AxisSection(NamedTuple):
     study: pd.DataFrame
     findings: list[str]
     basis: str
+    anova_p: float | None = None
 
 
 def axis_sections(
@@ -111,7 +114,25 @@ def _section(
         *_cost(axis, controlled),
         *_whole_study(axis, frame),
     ]
-    return AxisSection(axis, controlled, study, findings, _basis(axis, frame, controlled))
+    return AxisSection(
+        axis, controlled, study, findings, _basis(axis, frame, controlled),
+        anova_p(controlled, spread),
+    )  # fmt: skip
+
+
+def anova_p(controlled: pd.DataFrame, spread: Spread | None) -> float | None:
+    """The p-value of ``across_settings_test`` on an axis's settings, as ``_comparison`` runs it.
+
+    None when the findings have no such test: no seed spread, or fewer than two settings measured
+    (or all equal).
+    """
+    use_means = "val_mean" in controlled and controlled["val_mean"].notna().sum() >= 2
+    col = "val_mean" if use_means else "val_accuracy"
+    measured = controlled[controlled[col].notna()]
+    if spread is None or spread.dof < 1 or len(measured) < 2 or measured[col].nunique() < 2:
+        return None
+    counts = measured["repeats"].astype(float) if use_means else pd.Series(1.0, measured.index)
+    return across_settings_test(measured[col], counts, spread)[1]
 
 
 def _basis(axis: Axis, frame: pd.DataFrame, controlled: pd.DataFrame) -> str:

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 import optuna
 import pandas as pd
 
@@ -223,6 +224,12 @@ def _importance_method(imp: importance.ImportanceResult) -> str:
     )
     if imp.note:
         text += f" Note: {imp.note}."
+    if imp.available and not np.isfinite(imp.table["floor"]).all():
+        text += (
+            f" A floor of ∞: {imp.permutations} permutations are too few to reach the "
+            "family-wise 5 % level for that parameter (ask for more with "
+            "--importance-permutations)."
+        )
     if imp.reason:
         text += f" Not available: {imp.reason}."
     return text
@@ -238,7 +245,7 @@ def _importance_view(imp: importance.ImportanceResult) -> pd.DataFrame:
             "interval 5–95 %": [f"{lo:.4f}–{hi:.4f}" for lo, hi in zip(t["low"], t["high"],
                                                                      strict=True)],
             "ranked first": t["first_share"].map(lambda v: f"{v:.0%}"),
-            "noise floor": t["floor"].map(lambda v: f"{v:.4f}"),
+            "noise floor": t["floor"].map(lambda v: f"{v:.4f}" if math.isfinite(v) else "∞"),
             "p (family-wise)": t["p_value"].map(lambda v: f"{v:.3f}"),
             "verdict": [importance.ABOVE if a else importance.NOISE for a in t["above_noise"]],
         }

@@ -59,7 +59,7 @@ FLOORS: tuple[str, ...] = ("min-p", "max")
 DEFAULT_EVALUATOR = "ped-anova"
 DEFAULT_TARGET = "final"
 DEFAULT_RESAMPLES = 50
-DEFAULT_PERMUTATIONS = 100
+DEFAULT_PERMUTATIONS = 300
 DEFAULT_SEED = 0
 #: Family-wise level of the noise floor.
 ALPHA = 0.05

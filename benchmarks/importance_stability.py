@@ -7,7 +7,8 @@ interval, family-wise permutation noise floor, verdict) for both targets (final 
 accuracy of complete trials, and accuracy after epoch 1 of every trained trial). It prints one row
 per study and parameter, then per target: Kendall's tau between every two studies' rankings
 (``scipy.stats.kendalltau`` on the unnormalized importances), whether the "above noise" sets
-agree, the median interval width and the median importance/floor ratio; and, where a study
+agree, the median interval width relative to the importance and each study's largest
+importance/floor ratio (both scale-free, so the targets compare); and, where a study
 records a confirmed winner (the study user attribute ``confirmed_best``), that winner.
 
     python benchmarks/importance_stability.py                 # 3 seeds x 20 trials, 2 epochs
@@ -103,6 +104,7 @@ def winner(study: Any) -> str:
 
 def analyse(args: argparse.Namespace, urls: list[str]) -> dict[str, Any]:
     """Importances of every study, and how the studies agree, per target."""
+    import numpy as np
     import optuna
     from scipy.stats import kendalltau
 
@@ -142,8 +144,15 @@ def analyse(args: argparse.Namespace, urls: list[str]) -> dict[str, Any]:
         sets = [
             tuple(sorted(p for p, v in r.verdicts().items() if v)) for r in results if r.available
         ]
-        widths = [float(w) for r in results for w in (r.table["high"] - r.table["low"])]
-        ratios = [float(x) for r in results for x in (r.table["raw"] / r.table["floor"])]
+        # Scale-free, so that the two targets compare: interval width over the importance, and
+        # each study's largest importance/floor ratio.
+        widths = [
+            float(w)
+            for r in results
+            for w in ((r.table["high"] - r.table["low"]) / r.table["raw"])
+            if np.isfinite(w)
+        ]
+        ratios = [float((r.table["raw"] / r.table["floor"]).max()) for r in results if r.available]
         summary.append(
             {
                 "target": target,
@@ -151,8 +160,8 @@ def analyse(args: argparse.Namespace, urls: list[str]) -> dict[str, Any]:
                 "kendall tau (pairs)": ", ".join(f"{t:+.2f}" for t in taus) or "—",
                 "above-noise sets": " / ".join(",".join(s) or "none" for s in sets),
                 "sets agree": len(set(sets)) == 1 if sets else None,
-                "median interval width": statistics.median(widths) if widths else None,
-                "median importance/floor": statistics.median(ratios) if ratios else None,
+                "median width/importance": statistics.median(widths) if widths else None,
+                "largest importance/floor": ", ".join(f"{x:.2f}" for x in ratios) or "—",
             }
         )
     winners = [{"study": Path(u).name, "confirmed winner": winner(s)} for u, s in zip(

@@ -215,12 +215,13 @@ def _importance_method(imp: importance.ImportanceResult) -> str:
     text = (
         f"What they explain: {imp.target_name()}. Computed by {imp.evaluator_name()}; interval: "
         f"5–95 % of the unnormalized importance over {imp.resamples} bootstrap resamples of those "
-        f"trials; noise floor: the 95th percentile, over {imp.permutations} studies with the "
-        "accuracies permuted across the same trials (where no parameter can matter), of the "
-        "largest importance of any parameter, so that in a study where nothing matters all "
-        "parameters fall under it 95 % of the time. p is the matching family-wise permutation "
-        "p-value. A parameter under the floor is not distinguishable from noise, and its rank "
-        f"among the others is not a finding. Settings: `{imp.settings()}`."
+        f"trials; noise floor: from {imp.permutations} studies with the accuracies permuted "
+        "across the same trials (where no parameter can matter), each parameter's floor set so "
+        "that in a study where nothing matters all parameters fall under their floors 95 % of "
+        "the time (Westfall–Young min-p); p is the matching family-wise permutation p-value. "
+        "A parameter under its floor is not distinguishable from noise, and its rank among the "
+        "others is not a finding: those are listed after the ones above noise, in search-space "
+        f"order. Settings: `{imp.settings()}`."
     )
     if imp.note:
         text += f" Note: {imp.note}."
@@ -236,7 +237,7 @@ def _importance_method(imp: importance.ImportanceResult) -> str:
 
 
 def _importance_view(imp: importance.ImportanceResult) -> pd.DataFrame:
-    t = imp.table
+    t = importance.ordered(imp.table)
     return pd.DataFrame(
         {
             "param": t["param"],

@@ -45,7 +45,7 @@ from optuna.trial import FrozenTrial, TrialState  # noqa: E402
 from plotly.subplots import make_subplots  # noqa: E402
 
 from reports.analysis import COSTS, pareto_mask  # noqa: E402
-from reports.importance import ABOVE, NOISE, ImportanceResult  # noqa: E402
+from reports.importance import ABOVE, NOISE, ImportanceResult, ordered  # noqa: E402
 from reports.tables import PARAMS, SAMPLER, complete  # noqa: E402
 
 STATIC_FORMATS = ("png", "svg", "pdf")
@@ -182,11 +182,7 @@ def importance_view(imp: ImportanceResult) -> pd.DataFrame:
     negative), ``floor``, ``above_noise``, ``verdict`` (``ABOVE`` or ``NOISE``) and ``label``
     (the parameter, with "not distinguishable from noise" when it is under the floor).
     """
-    table = imp.table
-    above = table[table["above_noise"]].sort_values("raw", ascending=False, kind="stable")
-    under = table[~table["above_noise"].astype(bool)]
-    under = under.assign(order=[PARAMS.index(p) if p in PARAMS else 99 for p in under["param"]])
-    rows = pd.concat([above, under.sort_values("order").drop(columns="order")], ignore_index=True)
+    rows = ordered(imp.table)
     return pd.DataFrame(
         {
             "param": rows["param"],

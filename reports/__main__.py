@@ -44,8 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--importance-evaluator",
         default=importance.DEFAULT_EVALUATOR,
-        help=f"one of {','.join(importance.EVALUATORS)} (default %(default)s; fanova is "
-        "about 30x slower per study)",
+        help=f"one of {','.join(importance.EVALUATORS)} (default %(default)s; fanova takes "
+        "about 1 s per resample or permutation on 2 cores, 25x PED-ANOVA: minutes)",
     )
     g.add_argument(
         "--importance-target",

@@ -242,8 +242,9 @@ def compute_importances(
     Args:
         study: The study (a multi-objective one is judged on its first objective).
         evaluator: ``"ped-anova"`` or ``"fanova"``.
-        target: ``"final"`` or ``"first-epoch"`` (``TARGETS``); a study without intermediate
-            values (multi-objective) falls back to ``"final"`` and says so in ``note``.
+        target: ``"final"`` or ``"first-epoch"`` (``TARGETS``); ``"first-epoch"`` falls back
+            to ``"final"``, and says so in ``note``, for a multi-objective study (which stores no
+            per-epoch values) and for one with fewer epoch-1 values than complete trials.
         resamples: Bootstrap resamples for the intervals (0: no interval).
         permutations: Permuted studies for the noise floor (0: no floor, every parameter
             ``above_noise`` is then False and ``floor`` NaN).
@@ -268,6 +269,14 @@ def compute_importances(
         target = "final"
         note = "a multi-objective study stores no per-epoch values: final accuracy used"
     trials = target_trials(study, target)
+    if target == "first-epoch":
+        final = target_trials(study, "final")
+        if len(final.values) > len(trials.values):  # trials that never reported an epoch
+            trials, target = final, "final"
+            note = (
+                f"more complete trials ({len(final.values)}) than trials with an epoch-1 "
+                "accuracy: final accuracy used"
+            )
     result = ImportanceResult(
         pd.DataFrame(columns=list(COLUMNS)),
         evaluator,

@@ -172,6 +172,19 @@ def test_first_epoch_target_uses_pruned_trials_too() -> None:
     assert final.target_name() == "final validation accuracy, 10 complete trials"
 
 
+def test_first_epoch_falls_back_to_final_when_trials_never_reported_an_epoch() -> None:
+    study = synthetic(12, units_effect, seed=4)
+    for trial in study.get_trials()[:6]:  # complete trials without intermediate values
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=trial.params, distributions=trial.distributions, value=trial.value
+            )
+        )
+    result = compute_importances(study, target="first-epoch", resamples=0, permutations=0)
+    assert result.target == "final" and result.trials == 18
+    assert "more complete trials (18) than trials with an epoch-1 accuracy" in result.note
+
+
 def test_multi_objective_is_judged_on_accuracy_and_has_no_epoch_values() -> None:
     study = synthetic(30, units_effect, seed=1, directions=["maximize", "minimize"], params=TWO)
     result = compute_importances(study, target="first-epoch", resamples=2, permutations=79)

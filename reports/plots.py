@@ -217,10 +217,11 @@ def _importance_mpl(imp: ImportanceResult) -> Figure:
     shown = np.isfinite(floors)  # inf: too few permutations to reach the level
     if shown.any():
         ax.scatter(floors[shown], y[shown], marker="|", s=300, c="tab:red", label=_FLOOR_LABEL)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="best")
     for yi, row in zip(y, view.itertuples(), strict=True):
-        if not row.above_noise:
-            ax.text(row.raw + row.plus, yi, f"  {NOISE}", va="center", fontsize=8, color="0.35")
+        if not row.above_noise:  # right of the error bar and of the floor mark
+            right = max(row.raw + row.plus, row.floor if np.isfinite(row.floor) else 0.0)
+            ax.text(right, yi, f"  {NOISE}", va="center", fontsize=8, color="0.35")
     ax.set_xlabel(f"importance (unnormalized; bars: {imp.resamples} bootstrap resamples, 5–95 %)")
     ax.set_title(_importance_title(imp), fontsize=10)
     return fig

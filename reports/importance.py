@@ -31,9 +31,10 @@ A parameter under the floor is "not distinguishable from noise": its rank among 
 not a finding. The unnormalized importance is compared, as normalizing to a sum of 1 hides how
 large the importances are (in a noise study the normalized shares still sum to 1).
 
-Every resampled or permuted study is built in memory with ``optuna.create_study`` and
-``optuna.trial.create_trial`` and judged by Optuna's own evaluator. Everything is seeded: one seed
-gives the same figures. No Keras here.
+The trials are copied into in-memory studies (``optuna.create_study``,
+``optuna.trial.create_trial``: one per bootstrap resample, one shared by the observed and every
+permuted study, whose accuracies reach the evaluator through its ``target``) and judged by
+Optuna's own evaluator. Everything is seeded: one seed gives the same figures. No Keras here.
 
 What the importances explain (``TARGETS``): ``final``, the validation accuracy of complete trials
 (the study's objective; a multi-objective study's first), or ``first-epoch``, the validation

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import optuna
 
+from reports import importance
 from reports.load import ReportInputError, load_study_readonly
 from reports.plots import FORMATS
 from study.cli import add_storage_arguments, command_parser, input_error
@@ -39,7 +40,50 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not save the findings as the study's optuna-dashboard note (read only)",
     )
+    g = p.add_argument_group("parameter importances (reports/importance.py)")
+    g.add_argument(
+        "--importance-evaluator",
+        default=importance.DEFAULT_EVALUATOR,
+        help=f"one of {','.join(importance.EVALUATORS)} (default %(default)s; fanova takes "
+        "about 1 s per resample or permutation on 2 cores, 25x PED-ANOVA: minutes)",
+    )
+    g.add_argument(
+        "--importance-target",
+        default=importance.DEFAULT_TARGET,
+        help=f"what the importances explain, one of {','.join(importance.TARGETS)}: final "
+        "validation accuracy of complete trials, or after epoch 1 of every trained trial "
+        "(default %(default)s)",
+    )
+    g.add_argument(
+        "--importance-resamples",
+        type=int,
+        default=importance.DEFAULT_RESAMPLES,
+        help="bootstrap resamples of the trials for the intervals (default %(default)s)",
+    )
+    g.add_argument(
+        "--importance-permutations",
+        type=int,
+        default=importance.DEFAULT_PERMUTATIONS,
+        help="studies with permuted accuracies for the noise floor (default %(default)s)",
+    )
+    g.add_argument(
+        "--importance-seed",
+        type=int,
+        default=importance.DEFAULT_SEED,
+        help="seed of the resamples, permutations and fANOVA (default %(default)s)",
+    )
     return p
+
+
+def importance_settings(args: argparse.Namespace) -> dict[str, object]:
+    """The keyword arguments of ``importance.compute_importances`` the command line asks for."""
+    return {
+        "evaluator": args.importance_evaluator,
+        "target": args.importance_target,
+        "resamples": args.importance_resamples,
+        "permutations": args.importance_permutations,
+        "seed": args.importance_seed,
+    }
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -55,6 +99,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         )
     # importance.png and pareto.png are what users paste: always write PNG.
     args.formats = ["png", *[f for f in formats if f != "png"]]
+    if args.importance_evaluator not in importance.EVALUATORS:
+        parser.error(
+            f"--importance-evaluator must be one of {', '.join(importance.EVALUATORS)}, "
+            f"got {args.importance_evaluator!r}"
+        )
+    if args.importance_target not in importance.TARGETS:
+        parser.error(
+            f"--importance-target must be one of {', '.join(importance.TARGETS)}, "
+            f"got {args.importance_target!r}"
+        )
+    for flag in ("resamples", "permutations"):
+        value = getattr(args, f"importance_{flag}")
+        if value < 0:
+            parser.error(f"--importance-{flag} must be 0 or more, got {value}")
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"--out must be a folder, got the file {str(args.out)!r}")
     return args
@@ -71,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from reports.build import build_report, save_dashboard_note  # matplotlib, plotly: slower
 
     start = time.perf_counter()
-    data = build_report(study, args.out, args.formats)
+    data = build_report(study, args.out, args.formats, importance_settings(args))
     done = int((data.frame["state"] == "COMPLETE").sum())
     if not args.no_dashboard_note:
         try:

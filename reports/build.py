@@ -11,11 +11,12 @@ import math
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 import optuna
 import pandas as pd
 
-from reports import analysis, plots, reference, render, repeats, reproduction
-from reports.findings import AxisSection, axis_sections
+from reports import analysis, importance, plots, reference, render, repeats, reproduction
+from reports.findings import ALPHA, AxisSection, axis_sections
 from reports.load import load_confirm_study, load_sibling
 from reports.tables import baseline_table, complete, counts_text, study_frame
 
@@ -26,7 +27,7 @@ class ReportData(NamedTuple):
     frame: pd.DataFrame
     baseline: pd.DataFrame
     sections: list[AxisSection]
-    importances: analysis.Importances
+    importances: importance.ImportanceResult
     repeats: pd.DataFrame | None
     spread: repeats.Spread | None
     reproduction: pd.DataFrame | None
@@ -42,6 +43,7 @@ def compute(
     study: optuna.Study,
     confirm: optuna.Study | None = None,
     reproduced: optuna.Study | None = None,
+    importance_settings: dict[str, Any] | None = None,
 ) -> ReportData:
     """Computes the data behind every table and finding of a study's report.
 
@@ -49,6 +51,8 @@ def compute(
         study: The study reported on.
         confirm: Its confirmation study (``python -m study.confirm``), if any.
         reproduced: Its reproduction of the notebook (``python -m study.reproduce``), if any.
+        importance_settings: Keyword arguments of ``importance.compute_importances``
+            (evaluator, target, resamples, permutations, seed); its defaults when None.
     """
     frame = study_frame(study)
     own = is_reproduction(study)
@@ -71,7 +75,7 @@ def compute(
         frame=frame,
         baseline=baseline_table(frame, summary),
         sections=[] if own else axis_sections(frame, summary, spread),
-        importances=analysis.importances(study),
+        importances=importance.compute_importances(study, **(importance_settings or {})),
         repeats=summary,
         spread=spread,
         reproduction=(
@@ -102,10 +106,18 @@ def reproduction_of(study: optuna.Study) -> optuna.Study | None:
     return load_sibling(study, reproduction.reproduce_study_name(study.study_name))
 
 
-def build_report(study: optuna.Study, out: Path, formats: list[str]) -> ReportData:
-    """Writes ``trials.csv``, the figures, ``report.md`` and ``report.html`` into ``out``."""
+def build_report(
+    study: optuna.Study,
+    out: Path,
+    formats: list[str],
+    importance_settings: dict[str, Any] | None = None,
+) -> ReportData:
+    """Writes ``trials.csv``, the figures, ``report.md`` and ``report.html`` into ``out``.
+
+    ``importance_settings`` are passed to ``importance.compute_importances``.
+    """
     out.mkdir(parents=True, exist_ok=True)
-    data = compute(study, load_confirm_study(study), reproduction_of(study))
+    data = compute(study, load_confirm_study(study), reproduction_of(study), importance_settings)
     data.frame.to_csv(out / "trials.csv", index=False)
     if not data.is_reproduction:  # its figures would rank test accuracy as validation
         plots.save_figures(out, study, data.frame, data.importances, formats)
@@ -134,6 +146,7 @@ def findings_markdown(study: optuna.Study, data: ReportData) -> str:
             f"- {section.basis}",
             "",
         ]
+    lines += ["### Parameter importances", *(f"- {s}" for s in importance_lines(data)), ""]
     lines.append("(written by `python -m reports`; rebuilt on every report)")
     return "\n".join(lines)
 
@@ -250,14 +263,11 @@ def document(study: optuna.Study, data: ReportData) -> render.Report:
         doc.table(section.study)
     doc.heading("Parameter importances")
     imp = data.importances
-    doc.paragraph(
-        f"Computed by {imp.evaluator}." + (f" Not available: {imp.reason}." if imp.reason else "")
-    )
-    if imp.values:
-        doc.table(
-            pd.DataFrame({"param": list(imp.values), "importance": list(imp.values.values())})
-        )
-    doc.figure("importance", "Parameter importances for validation accuracy")
+    doc.paragraph(_importance_method(imp))
+    if imp.available:
+        doc.table(_importance_view(imp))
+    doc.bullets(importance_lines(data))
+    doc.figure("importance", f"Parameter importances for {imp.target_name()}")
     doc.heading("Pareto front")
     doc.paragraph(
         "Trials no other trial beats on both validation accuracy (higher) and cost (lower), from "
@@ -277,6 +287,94 @@ def document(study: optuna.Study, data: ReportData) -> render.Report:
         "`trials.csv` holds one row per trial (every state). Figures are beside this report."
     )
     return doc
+
+
+def _importance_method(imp: importance.ImportanceResult) -> str:
+    text = (
+        f"What they explain: {imp.target_name()}. Computed by {imp.evaluator_name()}; interval: "
+        f"5–95 % of the unnormalized importance over {imp.resamples} bootstrap resamples of those "
+        f"trials; noise floor: from {imp.permutations} studies with the accuracies permuted "
+        "across the same trials (where no parameter can matter), each parameter's floor set so "
+        "that in a study where nothing matters all parameters fall under their floors 95 % of "
+        "the time (Westfall–Young min-p); p is the matching family-wise permutation p-value. "
+        "A parameter under its floor is not distinguishable from noise, and its rank among the "
+        "others is not a finding: those are listed after the ones above noise, in search-space "
+        f"order. Settings: `{imp.settings()}`."
+    )
+    if imp.note:
+        text += f" Note: {imp.note}."
+    if imp.available and not np.isfinite(imp.table["floor"]).all():
+        text += (
+            f" A floor of ∞: {imp.permutations} permutations are too few to reach the "
+            "family-wise 5 % level for that parameter (ask for more with "
+            "--importance-permutations)."
+        )
+    if imp.reason:
+        text += f" Not available: {imp.reason}."
+    return text
+
+
+def _importance_view(imp: importance.ImportanceResult) -> pd.DataFrame:
+    t = importance.ordered(imp.table)
+    return pd.DataFrame(
+        {
+            "param": t["param"],
+            "importance (normalized)": t["importance"].map(lambda v: f"{v:.2f}"),
+            "importance (unnormalized)": t["raw"].map(lambda v: f"{v:.4f}"),
+            "interval 5–95 %": [f"{lo:.4f}–{hi:.4f}" for lo, hi in zip(t["low"], t["high"],
+                                                                     strict=True)],
+            "ranked first": t["first_share"].map(lambda v: f"{v:.0%}"),
+            "noise floor": t["floor"].map(lambda v: f"{v:.4f}" if math.isfinite(v) else "∞"),
+            "p (family-wise)": t["p_value"].map(lambda v: f"{v:.3f}"),
+            "verdict": [importance.ABOVE if a else importance.NOISE for a in t["above_noise"]],
+        }
+    )  # fmt: skip
+
+
+def importance_lines(data: ReportData) -> list[str]:
+    """The importance verdicts in sentences, and where they disagree with the axis ANOVAs.
+
+    Parameters above the noise floor are named, largest first; when none is, no ranking is
+    given. For every axis whose findings ran an ANOVA against the seed spread, a verdict that
+    differs from the importance's gets one sentence saying why both can hold.
+    """
+    imp = data.importances
+    if not imp.available:
+        return [f"No parameter importances: {imp.reason}."]
+    verdicts = imp.verdicts()
+    above = [p for p, a in verdicts.items() if a]  # table order: largest first
+    under = [p for p in verdicts if p not in above]
+    basis = f"({imp.target_name()}, {imp.evaluator})"
+    if above:
+        lines = [f"Above the noise floor {basis}: {', '.join(above)} (largest first)."]
+        if under:
+            lines.append(f"Not distinguishable from noise: {', '.join(under)}.")
+    else:
+        lines = [
+            f"No parameter's importance is distinguishable from noise {basis}: every one lies "
+            "under the floor of permuted studies, so their order is not a finding."
+        ]
+    why = (
+        "they test different things: the importance asks how this study's single runs vary "
+        "along the parameter over the whole search space, the ANOVA compares the notebook's "
+        "controlled settings of it against the seed-to-seed spread of repeated runs"
+    )
+    for section in data.sections:
+        param, p = section.axis.param, section.anova_p
+        if p is None or param not in verdicts:
+            continue
+        differs = p < ALPHA
+        if verdicts[param] and not differs:
+            lines.append(
+                f"{param}: above the importance noise floor, but the axis ANOVA finds its "
+                f"settings within seed noise (p = {p:.3f}); {why}."
+            )
+        elif differs and not verdicts[param]:
+            lines.append(
+                f"{param}: the axis ANOVA finds its settings differ beyond seed noise "
+                f"(p = {p:.3f}), but its importance is not distinguishable from noise; {why}."
+            )
+    return lines
 
 
 def _params() -> list[str]:

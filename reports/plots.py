@@ -1,12 +1,16 @@
 """Draws the report's figures: static files with matplotlib (Agg) and interactive HTML with plotly.
 
-The optimization history, slice and importance figures are Optuna's own:
+The optimization history and slice figures are Optuna's own:
 ``optuna.visualization.matplotlib`` draws the static files and ``optuna.visualization`` the
 interactive ones, with validation accuracy named ``val_accuracy`` (in a multi-objective study, the
-first objective) and importances from the same PED-ANOVA evaluator and target as
-``reports.analysis``. The Pareto fronts of validation accuracy against parameter count and training
-time are drawn here: Optuna draws a front only over a study's own objectives, and neither cost is
-an objective of the default study; ours also marks the notebook's configurations.
+first objective). The importance figure is drawn here from ``reports.importance``'s data, as
+Optuna's bar chart has no interval and no noise floor: unnormalized importance with its
+bootstrap interval, each parameter's noise floor as a red mark, and each one under its floor grey
+and labelled "not distinguishable from noise" (those come after the ones above it, in
+search-space order, so that no ranking of noise is shown). The Pareto fronts of validation
+accuracy against parameter count and training time are drawn here: Optuna draws a front only over
+a study's own objectives, and neither cost is an objective of the default study; ours also marks
+the notebook's configurations.
 
 The Pareto and history figures also draw the study's reference models (``reports.reference``:
 logistic regressions on the same inputs) as labelled horizontal lines at their validation accuracy.
@@ -40,11 +44,11 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 from optuna.exceptions import ExperimentalWarning  # noqa: E402
-from optuna.importance import PedAnovaImportanceEvaluator  # noqa: E402
 from optuna.trial import FrozenTrial, TrialState  # noqa: E402
 from plotly.subplots import make_subplots  # noqa: E402
 
-from reports.analysis import COSTS, Importances, importance_target, pareto_mask  # noqa: E402
+from reports.analysis import COSTS, pareto_mask  # noqa: E402
+from reports.importance import ABOVE, NOISE, ImportanceResult, ordered  # noqa: E402
 from reports.reference import reference_table  # noqa: E402
 from reports.tables import PARAMS, SAMPLER, complete  # noqa: E402
 
@@ -61,7 +65,7 @@ def save_figures(
     out: Path,
     study: optuna.Study,
     frame: pd.DataFrame,
-    imp: Importances,
+    imp: ImportanceResult,
     formats: Iterable[str],
 ) -> list[Path]:
     """Writes every figure in every requested format; returns the files written.
@@ -70,7 +74,7 @@ def save_figures(
         out: Folder to write into.
         study: The study, for Optuna's figures.
         frame: Its trials (``reports.tables.study_frame``), for the Pareto fronts.
-        imp: Its importances (``reports.analysis.importances``): drawn only when available.
+        imp: Its importances (``reports.importance.compute_importances``), drawn when available.
         formats: Out of ``FORMATS``.
     """
     formats = list(formats)
@@ -93,16 +97,20 @@ def save_figures(
     return written
 
 
-def static_figure(name: str, study: optuna.Study, frame: pd.DataFrame, imp: Importances) -> Figure:
+def static_figure(
+    name: str, study: optuna.Study, frame: pd.DataFrame, imp: ImportanceResult
+) -> Figure:
     """One of ``FIGURES`` drawn with matplotlib, for PNG, SVG and PDF files."""
     if name == "pareto":
         return _pareto_mpl(frame, reference_table(study))
     missing = _missing(name, study, imp)
     if missing:
         return _empty_mpl(missing)
+    if name == "importance":
+        return _importance_mpl(imp)
     # Optuna's functions switch matplotlib to its ggplot style; keep that to their own figure.
     with matplotlib.rc_context():
-        drawn = _draw_with_optuna(optuna_mpl, name, study, imp)
+        drawn = _draw_with_optuna(optuna_mpl, name, study)
         if name == "history":
             _reference_lines_mpl(drawn, reference_table(study))
         fig = _figure_of(drawn)
@@ -113,7 +121,7 @@ def static_figure(name: str, study: optuna.Study, frame: pd.DataFrame, imp: Impo
 
 
 def interactive_figure(
-    name: str, study: optuna.Study, frame: pd.DataFrame, imp: Importances
+    name: str, study: optuna.Study, frame: pd.DataFrame, imp: ImportanceResult
 ) -> go.Figure:
     """One of ``FIGURES`` drawn with plotly, for an HTML page."""
     if name == "pareto":
@@ -121,7 +129,9 @@ def interactive_figure(
     missing = _missing(name, study, imp)
     if missing:
         return _empty_plotly(_TITLES[name], missing)
-    fig = _draw_with_optuna(optuna_plotly, name, study, imp)
+    if name == "importance":
+        return _importance_plotly(imp)
+    fig = _draw_with_optuna(optuna_plotly, name, study)
     assert isinstance(fig, go.Figure)
     if name == "history":
         _reference_lines_plotly(fig, reference_table(study))
@@ -145,44 +155,118 @@ def _accuracy(trial: FrozenTrial) -> float:
     return trial.values[0]
 
 
-def _missing(name: str, study: optuna.Study, imp: Importances) -> str:
+def _missing(name: str, study: optuna.Study, imp: ImportanceResult) -> str:
     """Why figure ``name`` has nothing to draw, or "" when it has."""
     if name not in _TITLES:
         raise ValueError(f"no figure {name!r}; figures are {', '.join(FIGURES)}")
     if name == "importance":
-        return "" if imp.values else f"No parameter importances: {imp.reason}."
+        return "" if imp.available else f"No parameter importances: {imp.reason}."
     if not _complete_trials(study):
         return f"{NO_TRIAL}: no {_TITLES[name].lower()}."
     return ""
 
 
-def _draw_with_optuna(
-    plotting: ModuleType, name: str, study: optuna.Study, imp: Importances
-) -> Any:
+def _draw_with_optuna(plotting: ModuleType, name: str, study: optuna.Study) -> Any:
     """Optuna's figure ``name`` from ``optuna.visualization`` or its ``matplotlib`` twin."""
     target = accuracy_target(study)
     with warnings.catch_warnings():
         # Warnings here would reach the terminal and say nothing to a reader of the report: the
-        # matplotlib functions are experimental; PED-ANOVA reminds that it takes lower targets
-        # as better (importance_target negates accuracy for it); one trial is one x value.
+        # matplotlib functions are experimental; one trial is one x value.
         warnings.simplefilter("ignore", ExperimentalWarning)
-        warnings.filterwarnings("ignore", "PedAnovaImportanceEvaluator computes the importances")
         warnings.filterwarnings("ignore", "Attempting to set identical low and high xlims")
-        if name == "importance":
-            # The parameters, evaluator and target that computed ``imp``: figure and table agree.
-            return plotting.plot_param_importances(
-                study,
-                evaluator=PedAnovaImportanceEvaluator(),
-                params=list(imp.values),
-                target=importance_target(study),
-                target_name=TARGET_NAME,
-            )
         if name == "history":
             return plotting.plot_optimization_history(
                 study, target=target, target_name=TARGET_NAME
             )
         params = _params(_complete_trials(study))
         return plotting.plot_slice(study, params=params, target=target, target_name=TARGET_NAME)
+
+
+def importance_view(imp: ImportanceResult) -> pd.DataFrame:
+    """The importance figure's rows, top to bottom: what both renderings draw.
+
+    Parameters above the noise floor come first, largest first; those under it follow in
+    search-space order (their order among themselves is noise, so none is ranked). Columns:
+    ``param``, ``raw``, ``minus``/``plus`` (error bar lengths to the bootstrap interval, never
+    negative), ``floor``, ``above_noise``, ``verdict`` (``ABOVE`` or ``NOISE``) and ``label``
+    (the parameter, with "not distinguishable from noise" when it is under the floor).
+    """
+    rows = ordered(imp.table)
+    return pd.DataFrame(
+        {
+            "param": rows["param"],
+            "raw": rows["raw"].astype(float),
+            "minus": (rows["raw"] - rows["low"]).clip(lower=0).astype(float),
+            "plus": (rows["high"] - rows["raw"]).clip(lower=0).astype(float),
+            "floor": rows["floor"].astype(float),
+            "above_noise": rows["above_noise"].astype(bool),
+            "verdict": [ABOVE if a else NOISE for a in rows["above_noise"]],
+            "label": [p if a else f"{p} ({NOISE})" for p, a in zip(rows["param"],
+                                                                    rows["above_noise"],
+                                                                    strict=True)],
+        }
+    )  # fmt: skip
+
+
+def _importance_title(imp: ImportanceResult) -> str:
+    return f"Parameter importances for {imp.target_name()}"
+
+
+_FLOOR_LABEL = "noise floor (permuted studies, family-wise 5 %)"
+
+
+def _importance_mpl(imp: ImportanceResult) -> Figure:
+    view = importance_view(imp)
+    fig, ax = plt.subplots(figsize=(8, 0.6 * len(view) + 1.8))
+    y = np.arange(len(view))[::-1]  # first row on top
+    colors = ["tab:blue" if a else "0.7" for a in view["above_noise"]]
+    ax.barh(y, view["raw"], color=colors, xerr=[view["minus"], view["plus"]], capsize=3)
+    ax.set_yticks(y, list(view["param"]))
+    floors = view["floor"].to_numpy()
+    shown = np.isfinite(floors)  # inf: too few permutations to reach the level
+    if shown.any():
+        ax.scatter(floors[shown], y[shown], marker="|", s=300, c="tab:red", label=_FLOOR_LABEL)
+        ax.legend(fontsize=7, loc="best")
+    for yi, row in zip(y, view.itertuples(), strict=True):
+        if not row.above_noise:  # right of the error bar and of the floor mark
+            right = max(row.raw + row.plus, row.floor if np.isfinite(row.floor) else 0.0)
+            ax.text(right, yi, f"  {NOISE}", va="center", fontsize=8, color="0.35")
+    ax.set_xlabel(f"importance (unnormalized; bars: {imp.resamples} bootstrap resamples, 5–95 %)")
+    ax.set_title(_importance_title(imp), fontsize=10)
+    return fig
+
+
+def _importance_plotly(imp: ImportanceResult) -> go.Figure:
+    view = importance_view(imp)
+    fig = go.Figure()
+    order = list(view["param"])
+    for verdict, color in ((ABOVE, "steelblue"), (NOISE, "lightgrey")):
+        part = view[view["verdict"] == verdict]
+        if part.empty:
+            continue
+        fig.add_trace(
+            go.Bar(
+                x=part["raw"], y=part["param"], orientation="h", name=verdict,
+                marker={"color": color}, text=list(part["verdict"]), textposition="outside",
+                error_x={"type": "data", "array": list(part["plus"]),
+                         "arrayminus": list(part["minus"])},
+            )
+        )  # fmt: skip
+    shown = view[np.isfinite(view["floor"])]
+    if not shown.empty:
+        fig.add_trace(
+            go.Scatter(
+                x=shown["floor"], y=shown["param"], mode="markers", name=_FLOOR_LABEL,
+                marker={"color": "red", "symbol": "line-ns-open", "size": 22},
+            )
+        )  # fmt: skip
+    fig.update_yaxes(categoryorder="array", categoryarray=order[::-1])
+    fig.update_layout(
+        title=_importance_title(imp),
+        xaxis_title=f"importance (unnormalized; error bars: {imp.resamples} bootstrap resamples, "
+        "5–95 %)",
+    )
+    return fig
 
 
 def _complete_trials(study: optuna.Study) -> list[FrozenTrial]:

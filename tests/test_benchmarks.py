@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 BENCHMARKS = (
     "data", "overhead", "training", "backends", "pruning", "study_estimate", "memory",
-    "dashboard_while_writing", "lstm_loop", "reference_models",
+    "dashboard_while_writing", "lstm_loop", "reference_models", "importance_stability",
 )  # fmt: skip
 
 
@@ -108,3 +108,45 @@ def test_lstm_loop_benchmark_times_both_loops(tiny_tarball: Path, tmp_path: Path
     assert 0 <= row["hand val acc"] <= 1 and 0 <= row["autodiff val acc"] <= 1
     assert len(json.loads(out.read_text())["raw"]["dropout0.4"]["autodiff"]) == 1
     assert "| dropout0.4 |" in proc.stdout
+
+
+def test_importance_stability_benchmark_reads_existing_studies(tmp_path: Path) -> None:
+    import optuna
+
+    from reports.tables import PARAMS
+    from search_spaces.lstm import DISTRIBUTIONS
+
+    urls = []
+    for seed in range(2):
+        url = f"sqlite:///{tmp_path / f's{seed}.db'}"
+        study = optuna.create_study(
+            storage=url, study_name="rnn-design", direction="maximize",
+            sampler=optuna.samplers.RandomSampler(seed=seed),
+        )  # fmt: skip
+        for _ in range(12):
+            trial = study.ask(fixed_distributions=dict(DISTRIBUTIONS))
+            value = 0.7 + 0.0005 * trial.params["units"]
+            trial.report(value, 0)
+            study.tell(trial, value)
+        if seed == 1:
+            study.set_user_attr(
+                "confirmed_best",
+                {"params": {"units": 64}, "val_mean": 0.81, "val_std": 0.004,
+                 "test_mean": 0.8, "test_std": 0.005},
+            )  # fmt: skip
+        urls.append(url)
+    out = tmp_path / "stability.json"
+    proc = _run(
+        ["benchmarks/importance_stability.py", f"--storages={','.join(urls)}",
+         "--resamples=2", "--permutations=5", "--targets=final", f"--out={out}"]
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert len(result["rows"]) == 2 * len(PARAMS)
+    (summary,) = result["summary"]
+    assert summary["trials"] == "12/12"
+    assert summary["kendall tau (pairs)"].startswith("+")  # units first in both
+    assert [w["confirmed winner"] for w in result["winners"]] == [
+        "—", "units=64: val 0.8100 ± 0.0040, test 0.8000 ± 0.0050"
+    ]  # fmt: skip
+    assert "| s0.db | final | 12 | units |" in proc.stdout

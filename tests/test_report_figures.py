@@ -1,7 +1,8 @@
 """The report's figures, checked on their data (traces, Axes), from trials made without training.
 
-History, slice and importance figures are Optuna's (``optuna.visualization`` and its matplotlib
-twin) labelled ``val_accuracy``; the Pareto fronts are ours, and in a multi-objective study the
+History and slice figures are Optuna's (``optuna.visualization`` and its matplotlib twin)
+labelled ``val_accuracy``; the importance figure and the Pareto fronts are ours (importances with
+intervals and a noise floor, ``reports.importance``), and in a multi-objective study the
 accuracy-vs-parameters front must be Optuna's own ``study.best_trials``.
 """
 
@@ -13,10 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-from reports import analysis, plots
+from reports import analysis, importance, plots
+from reports.importance import ImportanceResult, compute_importances
 from reports.tables import PARAMS, study_frame
 from search_spaces.config import ModelConfig
 from tests.report_studies import add, add_baselines
@@ -41,7 +44,7 @@ def study_with(directions: list[str] | None = None) -> optuna.Study:
 
 def figures(study: optuna.Study, name: str):
     frame = study_frame(study)
-    imp = analysis.importances(study)
+    imp = compute_importances(study, resamples=3, permutations=3)
     return (
         plots.static_figure(name, study, frame, imp),
         plots.interactive_figure(name, study, frame, imp),
@@ -101,22 +104,77 @@ def test_slice_is_optunas_with_every_parameter() -> None:
     assert units.get_xscale() == "log"  # the search space samples units on a log scale
 
 
+def _result(above: dict[str, bool], target: str = "final") -> ImportanceResult:
+    """Importances as ``compute_importances`` returns them, with chosen verdicts."""
+    n = len(above)
+    table = pd.DataFrame(
+        {
+            "param": list(above),
+            "importance": [1 / n] * n,
+            "raw": [0.05 - 0.01 * i for i in range(n)],
+            "low": [0.04 - 0.01 * i for i in range(n)],
+            "high": [0.07 - 0.01 * i for i in range(n)],
+            "first_share": [1 / n] * n,
+            "floor": [0.025 + 0.001 * i for i in range(n)],
+            "p_value": [0.01 if a else 0.4 for a in above.values()],
+            "p_single": [0.01] * n,
+            "above_noise": list(above.values()),
+        }
+    )
+    return ImportanceResult(table, "ped-anova", target, 81, 50, 100, 0)
+
+
+def test_importance_figure_draws_intervals_floors_and_labels_noise() -> None:
+    # recurrent_dropout is largest but under its floor: listed after the ones above noise, in
+    # search-space order with the other noise, grey and labelled.
+    imp = _result({"recurrent_dropout": False, "units": True, "dropout": True,
+                   "embedding_dim": False, "layers": False}, target="first-epoch")  # fmt: skip
+    view = plots.importance_view(imp)
+    assert list(view["param"]) == [
+        "units", "dropout", "embedding_dim", "layers", "recurrent_dropout"
+    ]  # fmt: skip
+    table = imp.table.set_index("param")
+    units = view.set_index("param").loc["units"]
+    assert units["minus"] == pytest.approx(table.loc["units", "raw"] - table.loc["units", "low"])
+    assert units["plus"] == pytest.approx(table.loc["units", "high"] - table.loc["units", "raw"])
+    study = optuna.create_study()
+    static = plots.static_figure("importance", study, study_frame(study), imp)
+    interactive = plots.interactive_figure("importance", study, study_frame(study), imp)
+    # plotly: one bar trace per verdict, the labels on the bars, a floor marker per parameter.
+    bars = {t.name: t for t in interactive.data if t.type == "bar"}
+    assert list(bars[importance.ABOVE].y) == ["units", "dropout"]
+    assert list(bars[importance.NOISE].y) == ["embedding_dim", "layers", "recurrent_dropout"]
+    assert list(bars[importance.NOISE].text) == [importance.NOISE] * 3
+    assert list(bars[importance.ABOVE].error_x.arrayminus) == pytest.approx([0.01, 0.01])
+    (floor,) = [t for t in interactive.data if t.type == "scatter"]
+    assert dict(zip(floor.y, floor.x, strict=True)) == pytest.approx(dict(table["floor"]))
+    assert "after epoch 1, 81 trained" in interactive.layout.title.text
+    # matplotlib: the same order top to bottom, the noise text beside each grey bar.
+    ax = static.axes[0]
+    ticks = sorted(ax.get_yticklabels(), key=lambda t: -t.get_position()[1])
+    assert [t.get_text() for t in ticks] == list(view["param"])
+    labels = [t.get_text().strip() for t in ax.texts]
+    assert labels.count(importance.NOISE) == 3
+    (floor_line,) = [c for c in ax.collections if c.get_label().startswith("noise floor")]
+    assert len(floor_line.get_offsets()) == 5
+
+
 @pytest.mark.parametrize("directions", [["maximize"], ["maximize", "minimize"]])
-def test_importance_figure_shows_the_report_importances(directions: list[str]) -> None:
+def test_importance_figure_draws_the_computed_importances(directions: list[str]) -> None:
     study = optuna.create_study(directions=directions)
     for i, units in enumerate([8, 16, 32, 64, 128] * 3 + [200]):
         add(study, ModelConfig(units, 8 + i), 0.5 + units / 1000)
-    imp = analysis.importances(study)
-    assert imp.values, imp.reason
     static, interactive = figures(study, "importance")
-    (bar,) = interactive.data
-    assert bar.name == "val_accuracy"
-    assert dict(zip(bar.y, bar.x, strict=True)) == pytest.approx(imp.values)
+    imp = compute_importances(study, resamples=3, permutations=3)
+    drawn = {
+        y: x for t in interactive.data if t.type == "bar" for y, x in zip(t.y, t.x, strict=True)
+    }
+    assert drawn == pytest.approx(dict(zip(imp.table["param"], imp.table["raw"], strict=True)))
     ax = static.axes[0]
     widths = {
         t.get_text(): p.get_width() for t, p in zip(ax.get_yticklabels(), ax.patches, strict=True)
     }
-    assert widths == pytest.approx(imp.values)
+    assert widths == pytest.approx(drawn)
 
 
 def test_pareto_front_marks_baselines_and_its_front() -> None:
@@ -156,7 +214,7 @@ def test_without_complete_trials_every_figure_says_so(tmp_path: Path, states) ->
     for state in states:
         add(study, ModelConfig(8, 8), 0.5 if state == TrialState.PRUNED else None, state=state)
     frame = study_frame(study)
-    imp = analysis.importances(study)
+    imp = compute_importances(study)
     written = plots.save_figures(tmp_path, study, frame, imp, ["png", "svg", "html"])
     assert {p.name for p in written} == {
         f"{name}.{fmt}" for name in plots.FIGURES for fmt in ("png", "svg", "html")
@@ -174,10 +232,10 @@ def test_one_trial_gets_optunas_plots_and_no_importances(tmp_path: Path) -> None
     study = optuna.create_study(direction="maximize")
     add(study, ModelConfig(16, 16), 0.7)
     frame = study_frame(study)
-    imp = analysis.importances(study)
-    assert not imp.values
+    imp = compute_importances(study)
+    assert not imp.available
     plots.save_figures(tmp_path, study, frame, imp, ["png"])
     history = plots.interactive_figure("history", study, frame, imp)
     assert [list(t.x) for t in history.data if t.name == "val_accuracy"] == [[0]]
     importance = plots.static_figure("importance", study, frame, imp)
-    assert "needs at least 2 complete trials" in importance.texts[0].get_text()
+    assert "needs at least 5 trials" in importance.texts[0].get_text()

@@ -10,14 +10,13 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
 from optuna.trial import TrialState
 
-from reports import analysis, repeats
-from reports.build import compute, document, findings_markdown
+from reports import analysis, importance, repeats
+from reports.build import compute, document, findings_markdown, importance_lines
 from reports.findings import AXES, axis_sections, controlled_table
 from reports.render import to_markdown
-from reports.tables import COLUMNS, PARAMS, baseline_table, config_key, study_frame
+from reports.tables import COLUMNS, baseline_table, config_key, study_frame
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.config import ModelConfig
 from tests.report_studies import add, add_baselines, n_params
@@ -211,20 +210,81 @@ def test_pareto_mask_keeps_only_undominated_trials() -> None:
     assert n_params(ModelConfig(8, 4)) < n_params(ModelConfig(8, 8)) < n_params(ModelConfig(16, 8))
 
 
-def test_importances_name_the_evaluator_and_need_trials() -> None:
+def test_importances_need_trials_and_say_what_they_explain() -> None:
     study = new_study()
-    assert analysis.importances(study).reason.startswith("needs at least 2")
+    assert compute(study).importances.reason.startswith("needs at least 5 trials")
+    rng = np.random.default_rng(0)
     for i, units in enumerate([8, 16, 32, 64, 128, 8, 16, 32, 64, 128, 8, 16, 32, 64, 128, 200]):
-        add(study, ModelConfig(units, 8 + i), 0.5 + units / 1000)
-    imp = analysis.importances(study)
-    assert "PED-ANOVA" in imp.evaluator
-    # The figures are PED-ANOVA's, as the report says: Optuna's own evaluator gives the same.
-    expected = get_param_importances(
-        study, evaluator=PedAnovaImportanceEvaluator(), params=list(PARAMS)
+        add(study, ModelConfig(units, 8 + i), 0.5 + units / 1000 + rng.normal(0, 0.001))
+    data = compute(study, importance_settings={"resamples": 5, "permutations": 5})
+    imp = data.importances
+    assert "PED-ANOVA" in imp.evaluator_name()
+    assert imp.target_name() == "final validation accuracy, 16 complete trials"
+    assert imp.table["param"].iloc[0] == "units"
+    assert imp.table["importance"].sum() == pytest.approx(1.0)
+    # Five permutations cannot reach a family-wise 5 %: nothing is called above noise, and the
+    # note ranks nothing.
+    assert not imp.table["above_noise"].any()
+    assert "No parameter's importance is distinguishable from noise" in (
+        findings_markdown(study, data)
     )
-    assert imp.values == pytest.approx(dict(expected))
-    assert sum(imp.values.values()) == pytest.approx(1.0)
-    assert max(imp.values, key=imp.values.__getitem__) == "units"
+
+
+def _verdicts(above: dict[str, bool]) -> importance.ImportanceResult:
+    table = pd.DataFrame(
+        {
+            "param": list(above),
+            "importance": 0.2,
+            "raw": [0.05 - 0.01 * i for i in range(len(above))],
+            "low": 0.0,
+            "high": 0.1,
+            "first_share": 0.2,
+            "floor": 0.03,
+            "p_value": [0.01 if a else 0.5 for a in above.values()],
+            "p_single": 0.01,
+            "above_noise": list(above.values()),
+        }
+    )
+    return importance.ImportanceResult(table, "ped-anova", "final", 39, 10, 10, 0)
+
+
+def test_importance_note_names_only_parameters_above_noise_and_explains_disagreements() -> None:
+    study = new_study()
+    add_baselines(study)
+    data = compute(study)
+    ps = {"units": 0.32, "embedding_dim": 0.001, "dropout": 0.5, "layers": None}
+    sections = [s._replace(anova_p=ps[s.axis.param]) for s in data.sections]
+    imp = _verdicts({"units": True, "layers": True, "embedding_dim": False, "dropout": False,
+                     "recurrent_dropout": False})  # fmt: skip
+    lines = importance_lines(data._replace(sections=sections, importances=imp))
+    assert lines[0].startswith("Above the noise floor") and "units, layers (largest" in lines[0]
+    assert lines[1] == (
+        "Not distinguishable from noise: embedding_dim, dropout, recurrent_dropout."
+    )
+    # units: importance above noise, ANOVA within seed noise; embedding_dim: the reverse;
+    # dropout agrees (both noise); layers has no ANOVA.
+    (units,) = [line for line in lines if line.startswith("units:")]
+    assert "within seed noise (p = 0.320)" in units and "they test different things" in units
+    (emb,) = [line for line in lines if line.startswith("embedding_dim:")]
+    assert "differ beyond seed noise (p = 0.001)" in emb
+    assert not any(line.startswith(("dropout:", "layers:")) for line in lines)
+    none_above = _verdicts({"units": False, "layers": False})
+    lines = importance_lines(data._replace(sections=sections, importances=none_above))
+    assert "No parameter's importance is distinguishable from noise" in lines[0]
+    assert "units:" not in " ".join(lines)  # both call units noise: they agree
+
+
+def test_axis_section_carries_the_anova_p_value_its_sentence_quotes() -> None:
+    a, b = ModelConfig(8, 8), ModelConfig(128, 8)
+    confirm = confirm_study(0.005, {a: 0.80, b: 0.804})
+    summary = repeats.summary(study_frame(confirm))
+    spread = repeats.pooled_spread(summary)
+    study = new_study()
+    add_baselines(study)
+    units = axis_sections(study_frame(study), summary, spread)[0]
+    assert units.anova_p is not None
+    assert f"p = {units.anova_p:.3f}" in units.findings[0]
+    assert axis_sections(study_frame(study))[0].anova_p is None  # single runs: no test
 
 
 def test_multi_objective_study_is_read_on_its_first_objective() -> None:
@@ -232,7 +292,8 @@ def test_multi_objective_study_is_read_on_its_first_objective() -> None:
     add_baselines(study)
     data = compute(study)
     assert data.frame["val_accuracy"].notna().all()
-    assert data.importances.evaluator
+    assert data.importances.evaluator == "ped-anova"
+    assert data.importances.trials == 14  # judged on accuracy, the first objective
 
 
 def test_a_study_with_no_complete_trial_reports_so() -> None:
@@ -241,7 +302,7 @@ def test_a_study_with_no_complete_trial_reports_so() -> None:
     add(study, ModelConfig(8, 8), None, state=TrialState.FAIL)
     data = compute(study)
     assert len(data.frame) == 2
-    assert data.importances.values == {}
+    assert not data.importances.available
     assert "too few to compare" in data.sections[0].findings[0]
     assert data.sections[0].study.empty
     assert not analysis.pareto_mask(data.frame, "n_params").any()

@@ -103,6 +103,22 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
         (["--storage", f"sqlite:///{tmp_path / 'missing.db'}"], "no SQLite database"),
         (["--storage", "ftp://x"], "unknown storage"),
         (["--storage", url, "--study-name", "s", "--formats", "png,gif"], "--formats"),
+        (
+            ["--storage", url, "--study-name", "s", "--importance-evaluator", "shap"],
+            "--importance-evaluator must be one of ped-anova, fanova, got 'shap'",
+        ),
+        (
+            ["--storage", url, "--study-name", "s", "--importance-target", "best"],
+            "--importance-target must be one of final, first-epoch, got 'best'",
+        ),
+        (
+            ["--storage", url, "--study-name", "s", "--importance-resamples", "-1"],
+            "--importance-resamples must be 0 or more, got -1",
+        ),
+        (
+            ["--storage", url, "--study-name", "s", "--importance-permutations", "-5"],
+            "--importance-permutations must be 0 or more, got -5",
+        ),
     ]
     for args, expected in cases:
         result = run_reports(*args, "--out", str(tmp_path / "out"), cwd=tmp_path)
@@ -111,3 +127,26 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "missing.db").exists()  # a report never creates a storage
     assert not (tmp_path / "out").exists()
+
+
+def test_importance_flags_reach_the_report_and_are_recorded(tmp_path: Path) -> None:
+    study = make_study(tmp_path / "r.db")
+    add_baselines(study)
+    for units in (16, 64, 200):
+        add(study, ModelConfig(units, 8), 0.6, state=TrialState.PRUNED)  # step 0 = epoch 1
+    out = tmp_path / "out"
+    result = run_reports(
+        "--storage", f"sqlite:///{tmp_path / 'r.db'}", "--study-name", "s", "--out", str(out),
+        "--no-dashboard-note", "--importance-target", "first-epoch",
+        "--importance-resamples", "2", "--importance-permutations", "3", "--importance-seed", "7",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    md = (out / "report.md").read_text()
+    assert (
+        "--importance-evaluator ped-anova --importance-target first-epoch "
+        "--importance-resamples 2 --importance-permutations 3 --importance-seed 7"
+    ) in md
+    # 14 complete baselines and 3 pruned trials: all 17 reported epoch 1.
+    assert "validation accuracy after epoch 1, 17 trained (complete and pruned) trials" in md
+    assert "| p (family-wise) |" in md

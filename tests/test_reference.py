@@ -16,8 +16,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from reports import plots, reference
-from reports.analysis import importances
 from reports.build import compute, document, findings_markdown
+from reports.importance import compute_importances
 from reports.tables import study_frame
 from study.data import Dataset, DataSettings, load_dataset
 from study.reference import features, fit_references, wilson_interval
@@ -280,7 +280,7 @@ def test_the_grid_table_holds_the_references_beside_the_notebook_rows() -> None:
 
 def test_pareto_and_history_figures_draw_a_line_per_reference() -> None:
     study = study_with_references(ref_model("bow", 0.71, 0.82), ref_model("bigrams", 0.72, 0.84))
-    frame, imp = study_frame(study), importances(study)
+    frame, imp = study_frame(study), compute_importances(study)
     for name, panels in (("pareto", 2), ("history", 1)):
         fig = plots.interactive_figure(name, study, frame, imp)
         ys = sorted(shape.y0 for shape in fig.layout.shapes)

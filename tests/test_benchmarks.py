@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = (
     "data", "overhead", "training", "backends", "pruning", "study_estimate", "memory",
     "dashboard_while_writing", "lstm_loop", "reference_models", "repeats", "gpu_check",
+    "repeats_profile",
 )  # fmt: skip
 
 

@@ -172,3 +172,17 @@ def test_gpu_check_says_in_one_line_that_there_is_no_gpu_and_exits_0() -> None:
     assert _run(["benchmarks/gpu_check.py", "--help"]).returncode == 0
     refused = _run(["benchmarks/gpu_check.py", "--epochs=0"])
     assert refused.returncode == 2 and "--epochs must be positive, got 0" in refused.stderr
+
+
+def test_gpu_check_runs_the_study_through_its_cli_with_two_workers(
+    tiny_imdb: Path, tmp_path: Path
+) -> None:
+    # The GPU-only steps cannot run here; this one is the product's CLI and runs anywhere.
+    from benchmarks import gpu_check
+
+    args = gpu_check.parse_args(
+        [f"--data={tiny_imdb}", "--trials=2", "--epochs=1", "--study-limit-train=0"]
+    )
+    result, detail = gpu_check._study(args, 2, tmp_path)
+    assert result == "ok", detail
+    assert "2 complete" in detail

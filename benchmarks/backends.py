@@ -1,7 +1,11 @@
 """Our training path under each installed Keras backend (TensorFlow, JAX; PyTorch if installed).
 
-Same worker as ``benchmarks/training.py`` (``study.train.fit`` on the held-out split, test set
-evaluated once), one process per (configuration, backend): Keras reads ``KERAS_BACKEND`` once.
+Same worker as ``benchmarks/training.py``'s "ours": the trainer a study trial runs
+(``study.vectorized.train_repeats``, one seed, the objective's settings; validation on the held-out
+split, test set evaluated once), one process per (configuration, backend): Keras reads
+``KERAS_BACKEND`` once. Under JAX the trainer runs its compiled ``lax.scan`` program; under
+TensorFlow (and PyTorch) it trains epoch by epoch through ``model.fit``, its fallback mode; the
+``mode`` column says which ran.
 
     python benchmarks/backends.py                               # units8 and dropout0.4, 3 epochs
     python benchmarks/backends.py --configs units8 --epochs 2 --limit-train 2000
@@ -70,7 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     skipped = [b for b in BACKENDS if b not in installed]
     print(f"backends installed: {', '.join(installed)}; not installed: {', '.join(skipped)}")
     print(f"(5-epoch trial {'measured' if args.epochs == TRIAL_EPOCHS else 'extrapolated'})\n")
-    columns = ["config", "backend", "first_epoch_s", "steady_epoch_s", "test_eval_s", "trial5_s"]
+    columns = [
+        "config",
+        "backend",
+        "mode",
+        "first_epoch_s",
+        "steady_epoch_s",
+        "test_eval_s",
+        "trial5_s",
+    ]
     per_backend = {
         b: statistics.median(r["trial5_s"] for r in rows if r["backend"] == b) for b in installed
     }

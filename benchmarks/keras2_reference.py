@@ -10,6 +10,9 @@ implementations, on the same encoded data:
 * ``keras3``: our model with ``--dropout-style keras3`` (Keras 3's LSTM as it is), JAX.
 
 Each run is its own process (tf-keras and Keras 3 cannot share one), seeded with ``--seeds``.
+All three train through plain ``model.fit``, the notebook's protocol, as a reference for accuracy:
+its ``seconds`` are not the study's trainer (``benchmarks/training.py`` and ``repeats.py`` time
+that).
 The first table is the accuracy after every epoch, run by run; the second the last epoch's mean
 ± std per implementation, and whether our mean lies within tf-keras's mean ± 2 std.
 

@@ -2,10 +2,12 @@
 
 The notebook path is the notebook's own code: TensorFlow backend, all 25,000 training reviews,
 ``validation_data`` = the 25,000 test reviews evaluated at batch 32 after every epoch, then
-``model.evaluate`` on the test set at batch 32. Ours is the product's path: ``study.train.fit`` on
-the training split with validation on the held-out split at ``eval_batch_size``, the default
-backend (``--backend auto``), and the test set evaluated once. Each (configuration, path) runs in
-its own process, because Keras reads ``KERAS_BACKEND`` once, at import.
+``model.evaluate`` on the test set at batch 32. Ours is the trainer a study trial runs
+(``study.vectorized.train_repeats`` with one seed, as ``study.objective.Objective`` calls it with
+``--repeats 1``): the training split, validation on the held-out split at the objective's even
+evaluation batch, the default backend (``--backend auto``; under TensorFlow the trainer runs its
+epoch-by-epoch ``model.fit`` mode), and the test set evaluated once. Each (configuration, path)
+runs in its own process, because Keras reads ``KERAS_BACKEND`` once, at import.
 
     python benchmarks/training.py                      # 4 configs x 5 epochs x both paths
     python benchmarks/training.py --epochs 2 --configs units8,layers8 --limit-train 2000
@@ -85,7 +87,6 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     import keras
 
     from study.model import build_model
-    from study.train import EpochRecorder, TrainSettings, evaluate, fit
 
     class EpochTimer(keras.callbacks.Callback):
         def __init__(self) -> None:
@@ -99,10 +100,10 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
             self.seconds.append(time.perf_counter() - self._start)
 
     _, config = CONFIGS[args.configs]
-    keras.utils.set_random_seed(args.seed)
-    timer = EpochTimer()
-    start = time.perf_counter()
     if args.worker == "notebook":
+        keras.utils.set_random_seed(args.seed)
+        timer = EpochTimer()
+        start = time.perf_counter()
         # The notebook's cell: Embedding without input length, all training reviews, the test
         # set as validation data at batch 32, then evaluate at batch 32.
         x_train = np.concatenate([data.x_train, data.x_val])
@@ -119,30 +120,59 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
             verbose=0,
         )
         val_accuracy = float(history.history["val_accuracy"][-1])
+        epoch_s = timer.seconds
         eval_start = time.perf_counter()
         _, test_accuracy = model.evaluate(data.x_test, data.y_test, batch_size=32, verbose=0)
+        end = time.perf_counter()
+        test_eval_s = end - eval_start
+        mode = "notebook model.fit"
     else:
-        settings = TrainSettings(epochs=args.epochs)
-        model = build_model(config, sequence_length=data.x_train.shape[1])
-        build_s = time.perf_counter() - start
-        recorder = EpochRecorder()
-        fit(model, data, settings, recorder, [timer])
-        val_accuracy = recorder.val_accuracy[-1]
-        eval_start = time.perf_counter()
-        _, test_accuracy = evaluate(model, data.x_test, data.y_test, settings)
-    end = time.perf_counter()
+        start = time.perf_counter()
+        result = train_one(config, data, args.epochs, args.seed)
+        end = time.perf_counter()
+        val_accuracy = result.val_accuracy[-1][0]
+        test_accuracy = result.test_accuracy[0]
+        epoch_s, test_eval_s = result.epoch_seconds, result.test_seconds
+        # Building the model (and stacking its state) is what the trainer spends outside epochs.
+        build_s = end - start - result.train_seconds - test_eval_s
+        mode = f"train_repeats ({result.mode})"
     return {
         "backend": keras.backend.backend(),
+        "mode": mode,
         "train_reviews": int(
             len(data.y_train) + (len(data.y_val) if args.worker == "notebook" else 0)
         ),
         "build_s": build_s,
-        "epoch_s": timer.seconds,
-        "test_eval_s": end - eval_start,
+        "epoch_s": epoch_s,
+        "test_eval_s": test_eval_s,
         "trial_s": end - start,
         "val_accuracy": val_accuracy,
         "test_accuracy": float(test_accuracy),
     }
+
+
+def train_one(config: ModelConfig, data: Any, epochs: int, seed: int) -> Any:
+    """One trial's training as ``python -m study.optimize`` runs it: ``train_repeats``, one seed.
+
+    The settings are the objective's: batch 32, Adam 1e-3, the largest evaluation batch up to
+    1,024 that splits the validation and test sets evenly, the ``keras2`` dropout style.
+
+    Returns:
+        The trainer's ``RepeatResult``.
+    """
+    from study.train import TrainSettings, even_eval_batch_size
+    from study.vectorized import train_repeats
+
+    sizes = (len(data.y_val), len(data.y_test))
+    settings = TrainSettings(epochs=epochs, eval_batch_size=even_eval_batch_size(sizes, 1024))
+    return train_repeats(
+        config,
+        data,
+        settings,
+        [seed],
+        vocab_size=1000,
+        sequence_length=data.x_train.shape[1],
+    )
 
 
 def summarize(name: str, path: str, raw: dict[str, Any], epochs: int) -> dict[str, Any]:
@@ -158,6 +188,7 @@ def summarize(name: str, path: str, raw: dict[str, Any], epochs: int) -> dict[st
         "config": name,
         "path": path,
         "backend": raw["backend"],
+        "mode": raw.get("mode"),
         "first_epoch_s": first,
         "steady_epoch_s": steady,
         "test_eval_s": raw["test_eval_s"],
@@ -208,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         "config",
         "path",
         "backend",
+        "mode",
         "first_epoch_s",
         "steady_epoch_s",
         "test_eval_s",

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = (
     "data", "overhead", "training", "backends", "pruning", "study_estimate", "memory",
     "dashboard_while_writing", "lstm_loop", "reference_models", "importance_stability",
+    "repeats", "gpu_check", "repeats_profile",
 )  # fmt: skip
 
 
@@ -150,3 +151,80 @@ def test_importance_stability_benchmark_reads_existing_studies(tmp_path: Path) -
         "—", "units=64: val 0.8100 ± 0.0040, test 0.8000 ± 0.0050"
     ]  # fmt: skip
     assert "| s0.db | final | 12 | units |" in proc.stdout
+
+
+def test_training_benchmark_times_the_trainer_a_trial_runs(
+    tiny_tarball: Path, tmp_path: Path
+) -> None:
+    # "Ours" is study.vectorized.train_repeats with one seed, not a model.fit route of its own.
+    out = tmp_path / "training.json"
+    proc = _run(
+        [
+            "benchmarks/training.py",
+            f"--data={tiny_tarball}",
+            "--paths=ours",
+            "--configs=units8",
+            "--epochs=2",
+            f"--out={out}",
+        ]
+    )
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["mode"] == "train_repeats (vectorized)"
+    assert row["steady_epoch_s"] > 0 and 0 <= row["val_accuracy"] <= 1
+
+
+def test_repeats_benchmark_compares_against_one_run_of_the_same_trainer(
+    tiny_tarball: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "repeats.json"
+    proc = _run(
+        [
+            "benchmarks/repeats.py",
+            f"--data={tiny_tarball}",
+            "--configs=units8",
+            "--repeats=1,2",
+            "--epochs=2",
+            f"--out={out}",
+        ]
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    singles = result["raw"]["units8/sequential"]
+    assert [run["mode"] for run in singles] == ["vectorized", "vectorized"]
+    assert [run["seeds"] for run in singles] == [[1000], [1001]]
+    # Each epoch splits into the compiled training calls and the rest (validation).
+    for run in [*singles, result["raw"]["units8/vectorized/2"]]:
+        for whole, calls, rest in zip(
+            run["epoch_s"], run["train_calls_s"], run["after_calls_s"], strict=True
+        ):
+            assert whole == pytest.approx(calls + rest)
+    assert [row["R"] for row in result["rows"]] == [1, 2]
+
+
+def test_gpu_check_says_in_one_line_that_there_is_no_gpu_and_exits_0() -> None:
+    import jax
+
+    if jax.default_backend() == "gpu":
+        pytest.skip("a GPU is here: run python benchmarks/gpu_check.py itself")
+    proc = _run(["benchmarks/gpu_check.py"])
+    assert proc.returncode == 0, proc.stderr
+    (line,) = proc.stdout.strip().splitlines()
+    assert line.startswith("gpu_check: no GPU seen by JAX (default backend cpu")
+    assert _run(["benchmarks/gpu_check.py", "--help"]).returncode == 0
+    refused = _run(["benchmarks/gpu_check.py", "--epochs=0"])
+    assert refused.returncode == 2 and "--epochs must be positive, got 0" in refused.stderr
+
+
+def test_gpu_check_runs_the_study_through_its_cli_with_two_workers(
+    tiny_imdb: Path, tmp_path: Path
+) -> None:
+    # The GPU-only steps cannot run here; this one is the product's CLI and runs anywhere.
+    from benchmarks import gpu_check
+
+    args = gpu_check.parse_args(
+        [f"--data={tiny_imdb}", "--trials=2", "--epochs=1", "--study-limit-train=0"]
+    )
+    result, detail = gpu_check._study(args, 2, tmp_path)
+    assert result == "ok", detail
+    assert "2 complete" in detail

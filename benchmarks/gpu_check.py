@@ -7,7 +7,7 @@ failing step is recorded and the next one still runs:
    GPU list;
 2. the tests that touch the device (``--tests``: the vectorized trainer, the Keras 2 LSTM, the
    hand-written LSTM loop) through pytest;
-3. a probe of the product's trainer (``study.vectorized.train_repeats``) on LSTM(8): whether Keras'
+3. a probe of the product's trainer (``study.training.vectorized.train_repeats``) on LSTM(8): whether Keras'
    cuDNN LSTM path is taken without dropout, which mode R = 4 runs in (cuDNN has no ``vmap``
    rule: ``sequential`` means the replicas ran one after another), and the GPU's peak memory;
 4. ``benchmarks/repeats.py`` on LSTM(8) and the notebook's dropout model: per-epoch time with and
@@ -108,7 +108,7 @@ def _last_json(output: str) -> Any:
 
 def probe(args: argparse.Namespace) -> dict[str, Any]:
     """In this process: the cuDNN decision, R = 4's mode and the peak GPU memory (JAX)."""
-    from study.backend import select_backend
+    from study.training.backend import select_backend
 
     select_backend("jax")
     import importlib
@@ -117,10 +117,10 @@ def probe(args: argparse.Namespace) -> dict[str, Any]:
     import keras
 
     from benchmarks.repeats import CONFIGS
-    from study.data import DataSettings, default_cache_dir, load_dataset
-    from study.model import build_model
-    from study.train import TrainSettings
-    from study.vectorized import train_repeats
+    from study.training.data import DataSettings, default_cache_dir, load_dataset
+    from study.training.model import build_model
+    from study.training.train import TrainSettings
+    from study.training.vectorized import train_repeats
 
     data = load_dataset(
         DataSettings(

@@ -2,9 +2,9 @@
 
 A sampled trial of the full study spends most of its time in ``Keras2LSTM``'s per-gate loop
 (per-step, per-gate dropout masks). This trains the study's own configurations through the
-study's trainer (``study.vectorized.train_repeats``, one seed, the study's split, batch 32) with:
+study's trainer (``study.training.vectorized.train_repeats``, one seed, the study's split, batch 32) with:
 
-* ``hand``: this checkout as it is (under JAX, the loop's backward pass is ``study.lstm_scan``);
+* ``hand``: this checkout as it is (under JAX, the loop's backward pass is ``study.training.lstm_scan``);
 * ``autodiff``: this checkout with JAX differentiating the generic loop instead;
 * ``before``: the ``study`` package of another checkout (``--before PATH``, e.g. a
   ``git worktree`` of an older commit), for a before/after in the same run.
@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.rounds < 1:
         p.error(f"--rounds must be positive, got {args.rounds}")
     if args.before is not None and not (args.before / "study" / "vectorized.py").is_file():
-        p.error(f"--before: no study/vectorized.py under {args.before}")
+        p.error(f"--before: no study/training/vectorized.py under {args.before}")
     return args
 
 
@@ -79,12 +79,12 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     if args.worker == "before":
         # The other checkout's study package wins the import (search_spaces stays ours).
         sys.path.insert(0, str(args.before.resolve()))
-    from study.data import load_dataset
-    from study.train import TrainSettings, even_eval_batch_size
-    from study.vectorized import train_repeats
+    from study.training.data import load_dataset
+    from study.training.train import TrainSettings, even_eval_batch_size
+    from study.training.vectorized import train_repeats
 
     if args.worker == "autodiff":
-        from study.keras2_lstm import Keras2LSTM
+        from study.training.keras2_lstm import Keras2LSTM
 
         Keras2LSTM._has_hand_written_backward = lambda self: False  # type: ignore[method-assign]
     data = load_dataset(worker_data(args))

@@ -26,7 +26,7 @@ def _loaded_after(import_line: str) -> set[str]:
      "study.study_setup", "study.directions", "study.cli", "study.optimize_args", "study.run",
      "study.parallel", "study.stopping", "study.progress", "study.optimize", "study.confirm",
      "study.reproduce", "study.reruns", "reports.__main__", "reports.build",
-     "reports.reproduction", "reports.plots", "study.train"],
+     "reports.reproduction", "reports.plots", "study.training.train"],
 )  # fmt: skip
 def test_light_modules_do_not_import_keras(module: str) -> None:
     loaded = _loaded_after(f"import {module}")
@@ -43,7 +43,7 @@ def test_the_study_layer_imports_reports_only_in_the_commands_that_print_its_tab
 
 
 def test_model_builder_does_not_import_optuna() -> None:
-    assert "optuna" not in _loaded_after("import study.model")
+    assert "optuna" not in _loaded_after("import study.training.model")
 
 
 def test_help_answers_without_keras() -> None:

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from search_spaces import ModelConfig
-from study import vectorized
-from study.data import DataSettings, load_dataset
-from study.model import build_model
-from study.train import TrainingDiverged, TrainSettings
-from study.vectorized import RepeatResult, epoch_order, train_repeats
+from study.training import vectorized
+from study.training.data import DataSettings, load_dataset
+from study.training.model import build_model
+from study.training.train import TrainingDiverged, TrainSettings
+from study.training.vectorized import RepeatResult, epoch_order, train_repeats
 from tests.conftest import ROOT
 
 SETTINGS = TrainSettings(epochs=1, eval_batch_size=40)
@@ -157,9 +157,9 @@ def test_tensorflow_backend_trains_the_replicas_one_after_another(tiny_imdb: Pat
         f"""
         import json
         from search_spaces import ModelConfig
-        from study.data import DataSettings, load_dataset
-        from study.train import TrainSettings
-        from study.vectorized import train_repeats
+        from study.training.data import DataSettings, load_dataset
+        from study.training.train import TrainSettings
+        from study.training.vectorized import train_repeats
 
         data = load_dataset(DataSettings(source={str(tiny_imdb)!r}, maxlen=20, cache_dir=None))
         result = train_repeats(

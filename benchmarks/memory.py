@@ -45,7 +45,7 @@ def main() -> int:
     from study.objective import Objective, trial_errors
     from study.study_setup import enqueue_baseline
     from study.training.data import DataSettings, default_cache_dir, load_dataset
-    from study.training.train import TrainSettings
+    from study.training.settings import TrainSettings
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     data = load_dataset(

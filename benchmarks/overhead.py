@@ -116,7 +116,7 @@ def no_op_objective() -> Any:
 
     from study import objective as objective_module
     from study.training.data import Dataset
-    from study.training.train import TrainSettings
+    from study.training.settings import TrainSettings
 
     def train_repeats(config: Any, data: Any, settings: Any, seeds: Any, **kwargs: Any) -> Any:
         result = kwargs["result"]

@@ -1,4 +1,4 @@
-"""The reference models (``study.training.reference``) on a study's split: chosen C, accuracy, seconds.
+"""The reference models (``study.training.reference``) on a study's split: C, accuracy, seconds.
 
     python benchmarks/reference_models.py                  # full split: 20,000 / 5,000 / 25,000
     python benchmarks/reference_models.py --limit-train 2000 --limit-test 2000

@@ -3,8 +3,8 @@
 The notebook path is the notebook's own code: TensorFlow backend, all 25,000 training reviews,
 ``validation_data`` = the 25,000 test reviews evaluated at batch 32 after every epoch, then
 ``model.evaluate`` on the test set at batch 32. Ours is the trainer a study trial runs
-(``study.training.vectorized.train_repeats`` with one seed, as ``study.objective.Objective`` calls it with
-``--repeats 1``): the training split, validation on the held-out split at the objective's even
+(``study.training.trainer.train_repeats`` with one seed, as ``study.objective.Objective`` calls it
+with ``--repeats 1``): the training split, validation on the held-out split at the objective's even
 evaluation batch, the default backend (``--backend auto``; under TensorFlow the trainer runs its
 epoch-by-epoch ``model.fit`` mode), and the test set evaluated once. Each (configuration, path)
 runs in its own process, because Keras reads ``KERAS_BACKEND`` once, at import.
@@ -160,8 +160,8 @@ def train_one(config: ModelConfig, data: Any, epochs: int, seed: int) -> Any:
     Returns:
         The trainer's ``RepeatResult``.
     """
-    from study.training.train import TrainSettings, even_eval_batch_size
-    from study.training.vectorized import train_repeats
+    from study.training.settings import TrainSettings, even_eval_batch_size
+    from study.training.trainer import train_repeats
 
     sizes = (len(data.y_val), len(data.y_test))
     settings = TrainSettings(epochs=epochs, eval_batch_size=even_eval_batch_size(sizes, 1024))

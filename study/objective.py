@@ -1,7 +1,7 @@
 """The Optuna objective: sample a ``ModelConfig``, train it, evaluate and record one trial.
 
-A trial trains ``repeats`` replicas of its configuration at once (``study.training.vectorized``; one by
-default) and its value is their mean validation accuracy. Each trial records, as user
+A trial trains ``repeats`` replicas of its configuration at once (``study.training.trainer``; one
+by default) and its value is their mean validation accuracy. Each trial records, as user
 attributes, what reports and checks read: ``n_params``, ``train_seconds``, ``epochs_run``,
 ``val_accuracy``, ``test_accuracy``, ``test_loss`` (means over the replicas), ``device``,
 ``backend``, ``seed``, ``dropout_style``, ``repeats`` and ``repeat_mode`` (``vectorized`` or
@@ -32,8 +32,8 @@ from study.stopping import OVER_COST_CAP
 from study.training.backend import device_name
 from study.training.data import Dataset
 from study.training.seeds import derive_seed, trial_seed
-from study.training.train import TrainingDiverged, TrainSettings, even_eval_batch_size
-from study.training.vectorized import EpochCallback, RepeatResult, train_repeats
+from study.training.settings import TrainingDiverged, TrainSettings, even_eval_batch_size
+from study.training.trainer import EpochCallback, RepeatResult, train_repeats
 from study.workers import OWNER_ATTR, check_interrupt, owner_id
 
 

@@ -101,7 +101,7 @@ def build_objective(
         **options: Further ``Objective`` options (``repeats``, ``record``).
     """
     from study.objective import Objective  # imports Keras, now with its backend
-    from study.training.train import TrainSettings
+    from study.training.settings import TrainSettings
 
     return Objective(
         data,

@@ -26,7 +26,7 @@ def _loaded_after(import_line: str) -> set[str]:
      "study.study_setup", "study.directions", "study.cli", "study.optimize_args", "study.run",
      "study.parallel", "study.stopping", "study.progress", "study.optimize", "study.confirm",
      "study.reproduce", "study.reruns", "reports.__main__", "reports.build",
-     "reports.reproduction", "reports.plots", "study.training.train"],
+     "reports.reproduction", "reports.plots", "study.training.settings"],
 )  # fmt: skip
 def test_light_modules_do_not_import_keras(module: str) -> None:
     loaded = _loaded_after(f"import {module}")

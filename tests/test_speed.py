@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from storage import open_storage, tune_for_writing
-from study.training.train import even_eval_batch_size
+from study.training.settings import even_eval_batch_size
 
 ROOT = Path(__file__).resolve().parents[1]
 

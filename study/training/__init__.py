@@ -2,7 +2,7 @@
 
 Data loading and encoding (``data``), the model builder (``model``) with the Keras 2 LSTM
 (``keras2_lstm``) and its hand-written scan (``lstm_scan``), the trainer of a configuration's
-seeds (``vectorized``) and its settings (``train``), the Keras backend choice (``backend``, with
+seeds (``trainer``) and its settings (``settings``), the Keras backend choice (``backend``, with
 ``quiet`` keeping TensorFlow's start-up lines off the terminal), seed derivation (``seeds``) and
 the non-recurrent reference models (``reference``, scikit-learn on a ``Dataset``).
 

@@ -7,7 +7,7 @@ Under the JAX backend nothing of ours needs TensorFlow: Keras feeds NumPy arrays
 its own iterator, without ``tf.data``. The one thing that imported it was
 ``keras.utils.set_random_seed`` (to seed TensorFlow too, "if installed"); ``set_random_seed``
 here seeds the same things without that import. Under the TensorFlow backend the import is the
-backend itself, so ``select_backend`` installs ``study.training.quiet``'s filter for its start-up lines.
+backend itself, so ``select_backend`` installs ``quiet``'s filter for its start-up lines.
 """
 
 from __future__ import annotations

@@ -161,7 +161,7 @@ class Keras2LSTM(keras.layers.LSTM):
         return h, ops.transpose(hs, (1, 0, 2)), [h, c]
 
     def _has_hand_written_backward(self) -> bool:
-        """Whether ``study.training.lstm_scan`` can run this layer's loop: JAX, the standard LSTM."""
+        """Whether ``lstm_scan`` can run this layer's loop: JAX, the standard LSTM."""
         return (
             keras.backend.backend() == "jax"
             and not self.unroll

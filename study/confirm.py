@@ -31,8 +31,9 @@ from optuna.trial import TrialState
 
 from reports.load import ReportInputError, confirm_study_name, load_study_readonly
 from reports.repeats import confirmed_best, confirmed_text
-from reports.tables import PARAMS, complete, config_key, study_frame
+from reports.tables import complete, study_frame
 from search_spaces.baseline import BASELINE_GRID
+from search_spaces.keys import PARAMS, config_key
 from storage import StorageError, open_storage, tune_for_writing
 from study import optimize_args
 from study.cli import add_storage_arguments, command_parser, data_settings, input_error

@@ -24,8 +24,9 @@ import optuna
 
 from reports.render import markdown_table
 from reports.reproduction import reproduce_study_name, reproduction_table, verdict
-from reports.tables import config_key, study_frame
+from reports.tables import study_frame
 from search_spaces.baseline import BASELINE_GRID
+from search_spaces.keys import config_key
 from storage import StorageError, open_storage, release, tune_for_writing
 from study.cli import (
     add_data_arguments,

@@ -22,7 +22,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 if TYPE_CHECKING:
-    from study.data import DataSettings
+    from study.training.data import DataSettings
 
 RESULTS = ROOT / "benchmarks" / "results"
 #: The full dataset used by the committed figures; pass --data to use another copy.
@@ -120,7 +120,7 @@ def worker_data(args: argparse.Namespace, seed: int = 0) -> DataSettings:
         args: The benchmark's command line.
         seed: Seed of the subsets and the validation split.
     """
-    from study.data import DataSettings, default_cache_dir
+    from study.training.data import DataSettings, default_cache_dir
 
     return DataSettings(
         source=args.data,

@@ -1,8 +1,8 @@
 """Our training path under each installed Keras backend (TensorFlow, JAX; PyTorch if installed).
 
 Same worker as ``benchmarks/training.py``'s "ours": the trainer a study trial runs
-(``study.vectorized.train_repeats``, one seed, the objective's settings; validation on the held-out
-split, test set evaluated once), one process per (configuration, backend): Keras reads
+(``study.training.trainer.train_repeats``, one seed, the objective's settings; validation on the
+held-out split, test set evaluated once), one process per (configuration, backend): Keras reads
 ``KERAS_BACKEND`` once. Under JAX the trainer runs its compiled ``lax.scan`` program; under
 TensorFlow (and PyTorch) it trains epoch by epoch through ``model.fit``, its fallback mode; the
 ``mode`` column says which ran.

@@ -20,7 +20,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import DEFAULT_DATA, default_out, show_and_save
-from study.data import DataSettings, load_dataset
+from study.training.data import DataSettings, load_dataset
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

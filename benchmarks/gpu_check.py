@@ -7,9 +7,10 @@ failing step is recorded and the next one still runs:
    GPU list;
 2. the tests that touch the device (``--tests``: the vectorized trainer, the Keras 2 LSTM, the
    hand-written LSTM loop) through pytest;
-3. a probe of the product's trainer (``study.vectorized.train_repeats``) on LSTM(8): whether Keras'
-   cuDNN LSTM path is taken without dropout, which mode R = 4 runs in (cuDNN has no ``vmap``
-   rule: ``sequential`` means the replicas ran one after another), and the GPU's peak memory;
+3. a probe of the product's trainer (``study.training.trainer.train_repeats``) on LSTM(8):
+   whether Keras' cuDNN LSTM path is taken without dropout, which mode R = 4 runs in (cuDNN has
+   no ``vmap`` rule: ``sequential`` means the replicas ran one after another), and the GPU's peak
+   memory;
 4. ``benchmarks/repeats.py`` on LSTM(8) and the notebook's dropout model: per-epoch time with and
    without dropout, R = 4 against one run of the same trainer;
 5. the study itself through its CLI, ``python -m study.optimize --trials 17`` (the 14 baselines
@@ -42,7 +43,7 @@ if __package__ in (None, ""):
 from benchmarks._common import DEFAULT_DATA, ROOT, default_out, show_and_save
 
 #: The test files that run on the default device (training, the LSTM loops and their gradients).
-DEVICE_TESTS = "tests/test_vectorized.py,tests/test_keras2_lstm.py,tests/test_lstm_scan.py"
+DEVICE_TESTS = "tests/test_trainer.py,tests/test_keras2_lstm.py,tests/test_lstm_scan.py"
 
 _JAX_PROBE = (
     "import jax, json; d = jax.devices()[0];"
@@ -108,7 +109,7 @@ def _last_json(output: str) -> Any:
 
 def probe(args: argparse.Namespace) -> dict[str, Any]:
     """In this process: the cuDNN decision, R = 4's mode and the peak GPU memory (JAX)."""
-    from study.backend import select_backend
+    from study.training.backend import select_backend
 
     select_backend("jax")
     import importlib
@@ -117,10 +118,10 @@ def probe(args: argparse.Namespace) -> dict[str, Any]:
     import keras
 
     from benchmarks.repeats import CONFIGS
-    from study.data import DataSettings, default_cache_dir, load_dataset
-    from study.model import build_model
-    from study.train import TrainSettings
-    from study.vectorized import train_repeats
+    from study.training.data import DataSettings, default_cache_dir, load_dataset
+    from study.training.model import build_model
+    from study.training.settings import TrainSettings
+    from study.training.trainer import train_repeats
 
     data = load_dataset(
         DataSettings(

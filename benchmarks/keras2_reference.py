@@ -83,7 +83,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     if args.worker != "tf_keras":
         os.environ["KERAS_BACKEND"] = "jax"
-    from study.data import load_notebook_protocol
+    from study.training.data import load_notebook_protocol
 
     data = load_notebook_protocol(worker_data(args))
     dropout, recurrent = (float(r) for r in args.config.split("/"))
@@ -103,7 +103,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         import keras as keras_impl
 
         from search_spaces import ModelConfig
-        from study.model import build_model
+        from study.training.model import build_model
 
         keras_impl.utils.set_random_seed(args.seed)
         config = ModelConfig(UNITS, EMBEDDING, 1, dropout, recurrent)

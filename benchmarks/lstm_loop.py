@@ -2,9 +2,11 @@
 
 A sampled trial of the full study spends most of its time in ``Keras2LSTM``'s per-gate loop
 (per-step, per-gate dropout masks). This trains the study's own configurations through the
-study's trainer (``study.vectorized.train_repeats``, one seed, the study's split, batch 32) with:
+study's trainer (``study.training.trainer.train_repeats``, one seed, the study's split, batch 32)
+with:
 
-* ``hand``: this checkout as it is (under JAX, the loop's backward pass is ``study.lstm_scan``);
+* ``hand``: this checkout as it is (under JAX, the loop's backward pass is
+  ``study.training.lstm_scan``);
 * ``autodiff``: this checkout with JAX differentiating the generic loop instead;
 * ``before``: the ``study`` package of another checkout (``--before PATH``, e.g. a
   ``git worktree`` of an older commit), for a before/after in the same run.
@@ -21,6 +23,7 @@ table keeps each one's fastest steady epoch (a shared machine's slow spells only
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -38,7 +41,6 @@ from benchmarks._common import (
     run_worker,
     show_and_save,
     worker_command,
-    worker_data,
 )
 from search_spaces.config import ModelConfig
 
@@ -49,6 +51,22 @@ CONFIGS: dict[str, tuple[str, ModelConfig]] = {
     "stack3x33": ("#17: 3 x LSTM(33), embedding 18", ModelConfig(33, 18, 3, 0.29, 0.12)),
     "dropout0.4": ("Part 3: LSTM(8), embedding 32", ModelConfig(8, 32, 1, 0.4, 0.5)),
 }
+#: The engine's data, settings and trainer modules, by the file that marks a checkout's layout:
+#: ``study/training/`` since issue 17, all in ``study/`` before (what ``--before`` may point at).
+ENGINE_LAYOUTS: dict[str, tuple[str, str, str]] = {
+    "study/training/trainer.py": (
+        "study.training.data", "study.training.settings", "study.training.trainer"
+    ),
+    "study/vectorized.py": ("study.data", "study.train", "study.vectorized"),
+}  # fmt: skip
+
+
+def engine_modules(root: Path) -> tuple[str, str, str] | None:
+    """The engine's (data, settings, trainer) module names in the checkout at ``root``."""
+    for marker, modules in ENGINE_LAYOUTS.items():
+        if (root / marker).is_file():
+            return modules
+    return None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -67,8 +85,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     check_epochs_and_configs(p, args, CONFIGS)
     if args.rounds < 1:
         p.error(f"--rounds must be positive, got {args.rounds}")
-    if args.before is not None and not (args.before / "study" / "vectorized.py").is_file():
-        p.error(f"--before: no study/vectorized.py under {args.before}")
+    if args.before is not None and engine_modules(args.before) is None:
+        p.error(f"--before: none of {', '.join(ENGINE_LAYOUTS)} under {args.before}")
     return args
 
 
@@ -76,23 +94,35 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     """One training run of one configuration with one variant of the loop, in this process."""
     os.environ["KERAS_BACKEND"] = "jax"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    root = Path(__file__).resolve().parent.parent
     if args.worker == "before":
         # The other checkout's study package wins the import (search_spaces stays ours).
-        sys.path.insert(0, str(args.before.resolve()))
-    from study.data import load_dataset
-    from study.train import TrainSettings, even_eval_batch_size
-    from study.vectorized import train_repeats
+        root = args.before.resolve()
+        sys.path.insert(0, str(root))
+    names = engine_modules(root)
+    assert names is not None, f"no training engine under {root}"
+    data_mod, settings_mod, trainer_mod = (importlib.import_module(n) for n in names)
 
     if args.worker == "autodiff":
-        from study.keras2_lstm import Keras2LSTM
+        from study.training.keras2_lstm import Keras2LSTM
 
         Keras2LSTM._has_hand_written_backward = lambda self: False  # type: ignore[method-assign]
-    data = load_dataset(worker_data(args))
+    data = data_mod.load_dataset(
+        data_mod.DataSettings(
+            source=args.data,
+            limit_train=args.limit_train,
+            limit_test=args.limit_test,
+            seed=0,
+            cache_dir=data_mod.default_cache_dir(),
+        )
+    )  # worker_data(args) as the other checkout's engine spells it
     sizes = (len(data.y_val), len(data.y_test))
-    settings = TrainSettings(epochs=args.epochs, eval_batch_size=even_eval_batch_size(sizes, 1024))
+    settings = settings_mod.TrainSettings(
+        epochs=args.epochs, eval_batch_size=settings_mod.even_eval_batch_size(sizes, 1024)
+    )
     marks: list[float] = []
     start = time.perf_counter()
-    result = train_repeats(
+    result = trainer_mod.train_repeats(
         CONFIGS[args.config][1],
         data,
         settings,

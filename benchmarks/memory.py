@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import DEFAULT_DATA  # noqa: E402
-from study.backend import select_backend  # noqa: E402
+from study.training.backend import select_backend  # noqa: E402
 
 
 def rss_mib() -> float:
@@ -42,10 +42,10 @@ def main() -> int:
 
     import optuna
 
-    from study.data import DataSettings, default_cache_dir, load_dataset
     from study.objective import Objective, trial_errors
     from study.study_setup import enqueue_baseline
-    from study.train import TrainSettings
+    from study.training.data import DataSettings, default_cache_dir, load_dataset
+    from study.training.settings import TrainSettings
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     data = load_dataset(

@@ -115,8 +115,8 @@ def no_op_objective() -> Any:
     import numpy as np
 
     from study import objective as objective_module
-    from study.data import Dataset
-    from study.train import TrainSettings
+    from study.training.data import Dataset
+    from study.training.settings import TrainSettings
 
     def train_repeats(config: Any, data: Any, settings: Any, seeds: Any, **kwargs: Any) -> Any:
         result = kwargs["result"]

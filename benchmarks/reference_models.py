@@ -1,4 +1,4 @@
-"""The reference models (``study.reference``) on a study's split: chosen C, accuracy, seconds.
+"""The reference models (``study.training.reference``) on a study's split: C, accuracy, seconds.
 
     python benchmarks/reference_models.py                  # full split: 20,000 / 5,000 / 25,000
     python benchmarks/reference_models.py --limit-train 2000 --limit-test 2000
@@ -20,7 +20,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import DEFAULT_DATA, default_out, show_and_save
-from study.data import DataSettings, default_cache_dir, load_dataset
+from study.training.data import DataSettings, default_cache_dir, load_dataset
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,7 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from study.reference import fit_references
+    from study.training.reference import fit_references
 
     args = parse_args(argv)
     settings = DataSettings(

@@ -1,7 +1,7 @@
 """R repeats of one configuration: vectorized (one program) against R separate single runs.
 
-Every side times the trainer a study runs, ``study.vectorized.train_repeats`` under JAX, with the
-objective's settings (batch 32, the even evaluation batch, ``keras2`` dropout). For each
+Every side times the trainer a study runs, ``study.training.trainer.train_repeats`` under JAX,
+with the objective's settings (batch 32, the even evaluation batch, ``keras2`` dropout). For each
 configuration and R, it trains seeds 0..R-1 together in one process (``--repeats R``); the
 sequential side is R separate single runs (one seed each, one process and one compilation each,
 seeds 1000.., what ``python -m study.optimize`` runs per trial with ``--repeats 1``), and its time
@@ -86,8 +86,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     """One vectorized training of several seeds, or one single run, in this process."""
     os.environ["KERAS_BACKEND"] = "jax"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from study.data import load_dataset
-    from study.train import TrainSettings, even_eval_batch_size
+    from study.training.data import load_dataset
+    from study.training.settings import TrainSettings, even_eval_batch_size
 
     data = load_dataset(worker_data(args))
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -103,7 +103,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         train_marks.append(steps[-1] if steps else marks[-1])
 
     start = time.perf_counter()
-    from study.vectorized import train_repeats
+    from study.training.trainer import train_repeats
 
     result = train_repeats(
         config,

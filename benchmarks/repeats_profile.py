@@ -1,8 +1,8 @@
 r"""Where R seeds' extra time goes: one compiled training call and one validation pass, R = 1 vs R.
 
-Builds the product trainer's program (``study.vectorized._Vectorized``, what ``train_repeats``
-runs under JAX) for each configuration and R, compiles it, then times, after compiling, the
-fastest of ``--rounds`` calls of each part:
+Builds the product trainer's program (``study.training.trainer._Vectorized``, what
+``train_repeats`` runs under JAX) for each configuration and R, compiles it, then times, after
+compiling, the fastest of ``--rounds`` calls of each part:
 
 * ``train call``: one ``lax.scan`` of 64 training steps (forward, the hand-written or JAX
   backward pass, Adam; with dropout, every replica's per-step masks are drawn inside it);
@@ -63,9 +63,9 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     import jax
     import numpy as np
 
-    from study.data import load_dataset
-    from study.train import TrainSettings, even_eval_batch_size
-    from study.vectorized import MAX_STEPS_PER_CALL, _Builder, _Vectorized
+    from study.training.data import load_dataset
+    from study.training.settings import TrainSettings, even_eval_batch_size
+    from study.training.trainer import MAX_STEPS_PER_CALL, _Builder, _Vectorized
 
     data = load_dataset(worker_data(args))
     r = args.repeats[0]

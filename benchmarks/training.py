@@ -3,8 +3,8 @@
 The notebook path is the notebook's own code: TensorFlow backend, all 25,000 training reviews,
 ``validation_data`` = the 25,000 test reviews evaluated at batch 32 after every epoch, then
 ``model.evaluate`` on the test set at batch 32. Ours is the trainer a study trial runs
-(``study.vectorized.train_repeats`` with one seed, as ``study.objective.Objective`` calls it with
-``--repeats 1``): the training split, validation on the held-out split at the objective's even
+(``study.training.trainer.train_repeats`` with one seed, as ``study.objective.Objective`` calls it
+with ``--repeats 1``): the training split, validation on the held-out split at the objective's even
 evaluation batch, the default backend (``--backend auto``; under TensorFlow the trainer runs its
 epoch-by-epoch ``model.fit`` mode), and the test set evaluated once. Each (configuration, path)
 runs in its own process, because Keras reads ``KERAS_BACKEND`` once, at import.
@@ -74,19 +74,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def worker(args: argparse.Namespace) -> dict[str, Any]:
     """Trains one configuration along one path in this process; returns its timings."""
-    from study.backend import select_backend
+    from study.training.backend import select_backend
 
     backend = "tensorflow" if args.worker == "notebook" else select_backend(args.backend)
     os.environ["KERAS_BACKEND"] = backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np
 
-    from study.data import load_dataset
+    from study.training.data import load_dataset
 
     data = load_dataset(worker_data(args, seed=args.seed))
     import keras
 
-    from study.model import build_model
+    from study.training.model import build_model
 
     class EpochTimer(keras.callbacks.Callback):
         def __init__(self) -> None:
@@ -160,8 +160,8 @@ def train_one(config: ModelConfig, data: Any, epochs: int, seed: int) -> Any:
     Returns:
         The trainer's ``RepeatResult``.
     """
-    from study.train import TrainSettings, even_eval_batch_size
-    from study.vectorized import train_repeats
+    from study.training.settings import TrainSettings, even_eval_batch_size
+    from study.training.trainer import train_repeats
 
     sizes = (len(data.y_val), len(data.y_test))
     settings = TrainSettings(epochs=epochs, eval_batch_size=even_eval_batch_size(sizes, 1024))

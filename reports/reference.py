@@ -1,7 +1,7 @@
 """The study's non-recurrent reference models, and how the best RNN compares with them.
 
 ``python -m study.optimize`` stores logistic regressions on the study's own inputs (bag of words,
-bag of bigrams: ``study.reference``) as the user attribute ``reference_models``. Here that
+bag of bigrams: ``study.training.reference``) as the user attribute ``reference_models``. Here that
 attribute becomes a table (``reference_table``), and one finding (``finding``) says how far the
 best RNN lies above or below the best of them on test accuracy and whether that is beyond noise
 (``compare`` holds the rule). No scikit-learn and no Keras: this only reads what was stored.

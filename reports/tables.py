@@ -14,10 +14,8 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from search_spaces.baseline import BASELINE_GRID
-from search_spaces.lstm import DISTRIBUTIONS
+from search_spaces.keys import PARAMS, config_key  # shared with study/; reports use them from here
 
-#: Search-space parameters, in the order the tables show them.
-PARAMS: tuple[str, ...] = tuple(DISTRIBUTIONS)
 #: Measurement columns read from the trials' user attributes.
 MEASURES: tuple[str, ...] = (
     "n_params",
@@ -108,20 +106,6 @@ def complete(frame: pd.DataFrame) -> pd.DataFrame:
     """The complete trials with a finite validation accuracy."""
     keep = (frame["state"] == TrialState.COMPLETE.name) & frame["val_accuracy"].notna()
     return frame[keep]
-
-
-def config_key(row: pd.Series | dict[str, Any]) -> str:
-    """A stable text key for a configuration, equal for the same params in any study."""
-    parts = []
-    for name in PARAMS:
-        value = row[name]
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            parts.append(f"{name}=?")
-        elif DISTRIBUTIONS[name].__class__.__name__ == "IntDistribution":
-            parts.append(f"{name}={int(value)}")
-        else:
-            parts.append(f"{name}={round(float(value), 6):g}")
-    return " ".join(parts)
 
 
 def baseline_table(frame: pd.DataFrame, repeats: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-#: How dropout masks are drawn over a review's time steps (see ``study/keras2_lstm.py``):
+#: How dropout masks are drawn over a review's time steps (see ``study/training/keras2_lstm.py``):
 #: ``keras2`` draws new masks at every step, as the notebook's Keras 2 did inside ``fit()``;
 #: ``keras3`` draws one mask per review and reuses it at every step, as Keras 3's LSTM does.
 DROPOUT_STYLES: tuple[str, ...] = ("keras2", "keras3")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from search_spaces.config import DROPOUT_STYLES
-from study.data import DataSettings, default_cache_dir
+from study.training.data import DataSettings, default_cache_dir
 
 DEFAULT_STORAGE = "sqlite:///rnn_design_study.db"
 DEFAULT_STUDY = "rnn-design"

@@ -31,13 +31,12 @@ from optuna.trial import TrialState
 
 from reports.load import ReportInputError, confirm_study_name, load_study_readonly
 from reports.repeats import confirmed_best, confirmed_text
-from reports.tables import PARAMS, complete, config_key, study_frame
+from reports.tables import complete, study_frame
 from search_spaces.baseline import BASELINE_GRID
+from search_spaces.keys import PARAMS, config_key
 from storage import StorageError, open_storage, tune_for_writing
 from study import optimize_args
-from study.backend import select_backend
 from study.cli import add_storage_arguments, command_parser, data_settings, input_error
-from study.data import DataError, Dataset, load_dataset
 from study.directions import name_metrics
 from study.reruns import Candidate, GroupTrainer, enqueue_missing, missing, run_waiting, waiting
 from study.run import build_objective
@@ -47,10 +46,12 @@ from study.study_setup import (
     check_settings,
     recorded_settings,
 )
+from study.training.backend import select_backend
+from study.training.data import DataError, Dataset, load_dataset
 
 #: Added to the study's seed for the repeats, so that no repeat reuses a seed of the study's own
 #: trials (each trial's Keras seed is hashed from the study's seed and the trial's number,
-#: ``study.seeds.trial_seed``).
+#: ``study.training.seeds.trial_seed``).
 SEED_OFFSET = 1000
 #: The data and training flags of ``study.optimize`` a confirmation takes (and records).
 FLAGS = (

@@ -1,7 +1,7 @@
 """The Optuna objective: sample a ``ModelConfig``, train it, evaluate and record one trial.
 
-A trial trains ``repeats`` replicas of its configuration at once (``study.vectorized``; one by
-default) and its value is their mean validation accuracy. Each trial records, as user
+A trial trains ``repeats`` replicas of its configuration at once (``study.training.trainer``; one
+by default) and its value is their mean validation accuracy. Each trial records, as user
 attributes, what reports and checks read: ``n_params``, ``train_seconds``, ``epochs_run``,
 ``val_accuracy``, ``test_accuracy``, ``test_loss`` (means over the replicas), ``device``,
 ``backend``, ``seed``, ``dropout_style``, ``repeats`` and ``repeat_mode`` (``vectorized`` or
@@ -28,12 +28,12 @@ from optuna_integration import KerasPruningCallback
 from search_spaces import ModelConfig
 from search_spaces.cost import lstm_params, over_cap
 from search_spaces.lstm import suggest_params
-from study.backend import device_name
-from study.data import Dataset
-from study.seeds import derive_seed, trial_seed
 from study.stopping import OVER_COST_CAP
-from study.train import TrainingDiverged, TrainSettings, even_eval_batch_size
-from study.vectorized import EpochCallback, RepeatResult, train_repeats
+from study.training.backend import device_name
+from study.training.data import Dataset
+from study.training.seeds import derive_seed, trial_seed
+from study.training.settings import TrainingDiverged, TrainSettings, even_eval_batch_size
+from study.training.trainer import EpochCallback, RepeatResult, train_repeats
 from study.workers import OWNER_ATTR, check_interrupt, owner_id
 
 

@@ -20,7 +20,6 @@ import optuna
 
 from storage import StorageError, open_storage, redacted, release, tune_for_writing
 from study.cli import data_settings, input_error
-from study.data import DataError, Dataset, load_dataset
 from study.directions import DIRECTIONS
 from study.optimize_args import parse_args, resolved_config
 from study.parallel import run_workers
@@ -29,6 +28,7 @@ from study.reference_runs import report_references
 from study.run import process_sampler_seed, run_worker, set_up_process
 from study.stopping import FINISHED, count_trials
 from study.study_setup import StudySetupError, make_pruner, make_sampler, open_study
+from study.training.data import DataError, Dataset, load_dataset
 from study.workers import exit_code, fail_stale_trials, recover_dead_trials
 
 

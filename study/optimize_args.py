@@ -22,9 +22,9 @@ from study.cli import (
     check_learning_rate,
     command_parser,
 )
-from study.data import Dataset
 from study.directions import DIRECTIONS, is_multi
 from study.study_setup import PRUNERS
+from study.training.data import Dataset
 
 #: The flags that must be at least 1, in the order they are checked.
 POSITIVE = (

@@ -20,12 +20,12 @@ import optuna
 
 from storage import open_storage
 from study.cli import data_settings
-from study.data import load_dataset
 from study.optimize_args import parse_args
 from study.progress import Progress
 from study.run import process_sampler_seed, run_worker, set_up_process
 from study.stopping import FINISHED, count_trials
 from study.study_setup import make_pruner, make_sampler
+from study.training.data import load_dataset
 from study.workers import Terminated, exit_code
 
 

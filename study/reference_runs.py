@@ -2,11 +2,11 @@
 
 ``python -m study.optimize`` calls ``ensure_references`` before its trials start (with
 ``--workers N``, the main process, before it spawns any). The first run fits the models of
-``study.reference`` (seconds on the full split) and stores them as the study user attribute
-``reference_models``; a resumed run finds them there and fits nothing, as long as they were fitted
-on the same data and settings and by the same method. Stored references of other data (another
-fingerprint, e.g. a study made before the data checks), other settings or an older method are
-fitted again and replaced. Reports read the attribute (``reports.reference``).
+``study.training.reference`` (seconds on the full split) and stores them as the study user
+attribute ``reference_models``; a resumed run finds them there and fits nothing, as long as they
+were fitted on the same data and settings and by the same method. Stored references of other data
+(another fingerprint, e.g. a study made before the data checks), other settings or an older method
+are fitted again and replaced. Reports read the attribute (``reports.reference``).
 
 Two processes starting one study at the same moment may both fit them: both store the same
 deterministic record, so either write is right.
@@ -21,7 +21,7 @@ from typing import Any
 
 import optuna
 
-from study.data import Dataset, DataSettings
+from study.training.data import Dataset, DataSettings
 
 #: The study user attribute that holds the reference models.
 ATTR = "reference_models"
@@ -66,7 +66,8 @@ def ensure_references(
         study: The study whose ``reference_models`` attribute holds them.
         data: The study's arrays.
         settings: The data settings the arrays were made with.
-        fit: What fits the models (``study.reference.fit_references`` by default; tests spy).
+        fit: What fits the models (``study.training.reference.fit_references`` by default;
+            tests spy).
 
     Returns:
         The record (``data_fingerprint``, ``settings``, ``method_version``, ``sizes``,
@@ -80,7 +81,7 @@ def ensure_references(
     if isinstance(stored, Mapping) and is_current(stored, data, settings):
         return dict(stored), False
     if fit is None:
-        from study.reference import fit_references  # lazy: scikit-learn only when fitting
+        from study.training.reference import fit_references  # lazy: scikit-learn only when fitting
 
         fit = fit_references
     start = time.perf_counter()

@@ -24,10 +24,10 @@ import optuna
 
 from reports.render import markdown_table
 from reports.reproduction import reproduce_study_name, reproduction_table, verdict
-from reports.tables import config_key, study_frame
+from reports.tables import study_frame
 from search_spaces.baseline import BASELINE_GRID
+from search_spaces.keys import config_key
 from storage import StorageError, open_storage, release, tune_for_writing
-from study.backend import select_backend
 from study.cli import (
     add_data_arguments,
     add_storage_arguments,
@@ -38,11 +38,12 @@ from study.cli import (
     data_settings,
     input_error,
 )
-from study.data import DataError, load_notebook_protocol
 from study.directions import name_metrics
 from study.reruns import Candidate, enqueue_missing, run_waiting, waiting
 from study.run import build_objective
 from study.study_setup import StudySetupError, make_sampler, open_study
+from study.training.backend import select_backend
+from study.training.data import DataError, load_notebook_protocol
 from study.workers import exit_code
 
 #: Added to ``--seed`` for the reproduction's trial seeds, apart from the study's and the

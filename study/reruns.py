@@ -38,7 +38,7 @@ class Candidate(NamedTuple):
     """One configuration to repeat.
 
     Attributes:
-        key: A stable text key of the configuration (``reports.tables.config_key``).
+        key: A stable text key of the configuration (``search_spaces.keys.config_key``).
         params: The configuration as Optuna params.
         label: What reports call it.
         baseline: The notebook label when it is one of the notebook's configurations.

@@ -17,8 +17,6 @@ import optuna
 from optuna.trial import TrialState
 
 from storage import kind_of
-from study.backend import select_backend
-from study.data import Dataset
 from study.directions import AccuracyAndParams, is_multi
 from study.progress import Progress
 from study.stopping import (
@@ -30,6 +28,8 @@ from study.stopping import (
     count_trials,
 )
 from study.study_setup import make_sampler, sampler_seed
+from study.training.backend import select_backend
+from study.training.data import Dataset
 from study.workers import (
     check_interrupt,
     deferred_interrupts,
@@ -101,7 +101,7 @@ def build_objective(
         **options: Further ``Objective`` options (``repeats``, ``record``).
     """
     from study.objective import Objective  # imports Keras, now with its backend
-    from study.train import TrainSettings
+    from study.training.settings import TrainSettings
 
     return Objective(
         data,

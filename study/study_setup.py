@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.lstm import DISTRIBUTIONS
 from study.directions import name_metrics
-from study.seeds import derive_seed
+from study.training.seeds import derive_seed
 from study.workers import owner_id
 
 PRUNERS = ("median", "hyperband", "none")

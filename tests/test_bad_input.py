@@ -14,7 +14,7 @@ import pytest
 from optuna.distributions import IntDistribution
 
 from search_spaces.lstm import DISTRIBUTIONS
-from study.data import fingerprint_source
+from study.training.data import fingerprint_source
 from tests.conftest import ROOT
 from tests.postgres import _free_port
 

@@ -156,7 +156,8 @@ def test_importance_stability_benchmark_reads_existing_studies(tmp_path: Path) -
 def test_training_benchmark_times_the_trainer_a_trial_runs(
     tiny_tarball: Path, tmp_path: Path
 ) -> None:
-    # "Ours" is study.vectorized.train_repeats with one seed, not a model.fit route of its own.
+    # "Ours" is study.training.trainer.train_repeats with one seed, not a model.fit route of its
+    # own.
     out = tmp_path / "training.json"
     proc = _run(
         [

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from study import data as data_mod
-from study.data import (
+from study.training import data as data_mod
+from study.training.data import (
     OOV_CHAR,
     DataError,
     DataSettings,

@@ -18,8 +18,8 @@ import pytest
 
 from search_spaces import ModelConfig
 from search_spaces.baseline import BASELINE_GRID
-from study.keras2_lstm import Keras2LSTM
-from study.model import build_model
+from study.training.keras2_lstm import Keras2LSTM
+from study.training.model import build_model
 from tests.conftest import ROOT
 
 BATCH, STEPS, FEATURES, UNITS = 16, 12, 3, 5
@@ -244,7 +244,7 @@ def test_the_same_semantics_hold_under_tensorflow() -> None:
 def test_jax_masks_drop_the_rate_asked_for_and_keep_a_mean_of_one(rate: float) -> None:
     import jax
 
-    from study.keras2_lstm import jax_mask
+    from study.training.keras2_lstm import jax_mask
 
     mask = np.asarray(jax_mask(jax.random.PRNGKey(3), (64, 80, 4, 9), rate, "float32"))
     dropped = (mask == 0).mean()

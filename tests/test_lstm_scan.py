@@ -35,7 +35,7 @@ def test_gradients_match_jax_autodiff() -> None:
     import jax
     import jax.numpy as jnp
 
-    from study.lstm_scan import masked_lstm_scan
+    from study.training.lstm_scan import masked_lstm_scan
 
     rng = np.random.default_rng(0)
     z_x = jnp.asarray(rng.normal(size=(4, STEPS, BATCH, UNITS)), jnp.float32)
@@ -73,7 +73,7 @@ def test_keras2_lstm_trains_the_same_with_either_loop(monkeypatch: pytest.Monkey
     # last-step one, as in the study's stacked models.
     import jax
 
-    from study.keras2_lstm import Keras2LSTM
+    from study.training.keras2_lstm import Keras2LSTM
 
     x = np.random.default_rng(1).normal(size=(BATCH, STEPS, 3)).astype("float32")
 
@@ -107,7 +107,7 @@ def test_keras2_lstm_trains_the_same_with_either_loop(monkeypatch: pytest.Monkey
 
 
 def test_hand_written_loop_only_for_the_standard_lstm() -> None:
-    from study.keras2_lstm import Keras2LSTM
+    from study.training.keras2_lstm import Keras2LSTM
 
     assert Keras2LSTM(4, recurrent_dropout=0.5)._has_hand_written_backward()
     assert not Keras2LSTM(4, recurrent_dropout=0.5, activation="relu")._has_hand_written_backward()

@@ -10,10 +10,10 @@ import pytest
 from optuna.trial import TrialState
 
 from search_spaces.baseline import BASELINE_GRID
-from study.data import DataSettings, load_dataset
 from study.study_setup import enqueue_baseline
-from study.train import TrainSettings
-from study.vectorized import train_repeats
+from study.training.data import DataSettings, load_dataset
+from study.training.settings import TrainSettings
+from study.training.trainer import train_repeats
 
 COMPLETE_ATTRS = {
     "n_params", "train_seconds", "epochs_run", "val_accuracy", "test_accuracy", "test_loss",
@@ -137,7 +137,7 @@ def sampled(config) -> dict:
 
 def test_a_diverged_trial_fails_even_when_the_pruner_would_prune_it(tiny_data) -> None:
     from study.stopping import FailureGuard
-    from study.train import TrainingDiverged
+    from study.training.settings import TrainingDiverged
 
     # A learning rate of 1e38 makes the loss NaN in the first epoch; Keras still validates and
     # calls on_epoch_end, where the pruner (which prunes everything) gets its say.

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from study.quiet import ABSL_BANNER, kept_lines
+from study.training.quiet import ABSL_BANNER, kept_lines
 from tests.conftest import ROOT
 
 # Lines TensorFlow 2.21 printed on this project's CPU machine before any line of ours.
@@ -67,7 +67,7 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
 def test_the_filter_writes_back_native_and_python_lines_that_matter() -> None:
     code = (
         "import os, sys, warnings\n"
-        "from study.quiet import filtered_native_stderr\n"
+        "from study.training.quiet import filtered_native_stderr\n"
         "print('before', file=sys.stderr)\n"
         "with filtered_native_stderr():\n"
         f"    os.write(2, {ABSL_BANNER + chr(10) + ONEDNN + chr(10) + REAL_ERROR + chr(10)!r}"
@@ -90,7 +90,7 @@ def test_seeding_under_jax_does_not_import_tensorflow() -> None:
     code = (
         "import random, sys\n"
         "import numpy as np\n"
-        "from study.backend import select_backend, set_random_seed\n"
+        "from study.training.backend import select_backend, set_random_seed\n"
         "select_backend('jax')\n"
         "import keras\n"
         "def draw():\n"

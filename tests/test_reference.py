@@ -19,9 +19,9 @@ from reports import plots, reference
 from reports.build import compute, document, findings_markdown
 from reports.importance import compute_importances
 from reports.tables import study_frame
-from study.data import Dataset, DataSettings, load_dataset
-from study.reference import features, fit_references, wilson_interval
 from study.reference_runs import ATTR, describe, ensure_references
+from study.training.data import Dataset, DataSettings, load_dataset
+from study.training.reference import features, fit_references, wilson_interval
 from tests.conftest import ROOT
 from tests.report_studies import add_baselines
 from tests.stderr_lines import OPTIMIZE, foreign_lines

@@ -11,9 +11,9 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.lstm import DISTRIBUTIONS
-from study.data import fingerprint_source
 from study.optimize_args import build_parser
 from study.study_setup import FREE_SETTINGS, RESULT_SETTINGS, StudySetupError, check_settings
+from study.training.data import fingerprint_source
 from tests.test_optimize_cli import run_optimize
 
 STORED = {
@@ -161,7 +161,7 @@ def test_an_uninterrupted_study_proposes_what_it_did_before_resumes_were_reseede
     tmp_path: Path,
 ) -> None:
     from search_spaces.lstm import suggest_params
-    from study.seeds import derive_seed
+    from study.training.seeds import derive_seed
 
     # The sampler seed of a fresh single-process study stays derive_seed("sampler", seed): the
     # README's figures were measured on that trajectory.

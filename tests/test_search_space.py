@@ -127,7 +127,7 @@ def test_sampler_seeds_repeat_alone_and_differ_between_processes(seed: int) -> N
 
 @pytest.mark.parametrize("entry", BASELINE_GRID, ids=lambda e: e.label)
 def test_built_baselines_have_the_notebooks_parameter_counts(entry) -> None:
-    from study.model import build_model
+    from study.training.model import build_model
 
     model = build_model(entry.config, vocab_size=1000, sequence_length=80)
     assert model.count_params() == entry.notebook_params

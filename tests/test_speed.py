@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from storage import open_storage, tune_for_writing
-from study.train import even_eval_batch_size
+from study.training.settings import even_eval_batch_size
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +34,7 @@ def test_even_eval_batch_size(sizes: tuple[int, ...], largest: int, expected: in
 def test_select_backend_sets_the_environment_before_keras() -> None:
     code = (
         "import os, sys\n"
-        "from study.backend import select_backend\n"
+        "from study.training.backend import select_backend\n"
         "import study.optimize\n"
         "assert 'keras' not in sys.modules, 'keras imported before the backend was chosen'\n"
         "env = os.environ\n"
@@ -69,11 +69,11 @@ def test_compiled_programs_are_cached_on_disk_and_read_back(tmp_path: Path) -> N
     code = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from study.backend import select_backend\n"
+        "from study.training.backend import select_backend\n"
         "select_backend('jax', compilation_cache=Path(sys.argv[1]))\n"
         "import keras\n"
         "from search_spaces import ModelConfig\n"
-        "from study.model import build_model\n"
+        "from study.training.model import build_model\n"
         "model = build_model(ModelConfig(8, 4), sequence_length=10)\n"
         "model.predict(keras.ops.ones((2, 10), dtype='int32'), verbose=0)\n"
     )

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from study.seeds import entropy
+from study.training.seeds import entropy
 
 #: Bump when the encoding changes, so old caches are not reused.
 ENCODING_VERSION = 1

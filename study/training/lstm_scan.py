@@ -1,6 +1,6 @@
 """The LSTM time loop with per-step, per-gate recurrent masks, and its backward pass, for JAX.
 
-Why this exists: with Keras 2's dropout (``study.keras2_lstm``) every gate multiplies its own
+Why this exists: with Keras 2's dropout (``keras2_lstm``) every gate multiplies its own
 masked copy of the hidden state by its own quarter of the recurrent kernel, at every step. Left to
 JAX's automatic differentiation, the backward loop then does eight small matrix products per
 step (four for the hidden state's gradient, four adding to the recurrent kernel's), and on a CPU

@@ -1,7 +1,7 @@
 """How the study's models are trained: the settings, the evaluation batch size, divergence.
 
-The training itself is ``study.vectorized.train_repeats`` (one seed or several); this module holds
-what it and the objective share, and imports neither Keras nor Optuna.
+The training itself is ``trainer.train_repeats`` (one seed or several); this module holds what it
+and the objective share, and imports neither Keras nor Optuna.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The vectorized trainer: one replica is model.fit, R replicas are R seeded runs at once."""
+"""The trainer: one replica is model.fit, R replicas are R seeded runs at once (vectorized)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from search_spaces import ModelConfig
-from study import vectorized
-from study.data import DataSettings, load_dataset
-from study.model import build_model
-from study.train import TrainingDiverged, TrainSettings
-from study.vectorized import RepeatResult, epoch_order, train_repeats
+from study.training import trainer
+from study.training.data import DataSettings, load_dataset
+from study.training.model import build_model
+from study.training.settings import TrainingDiverged, TrainSettings
+from study.training.trainer import RepeatResult, epoch_order, train_repeats
 from tests.conftest import ROOT
 
 SETTINGS = TrainSettings(epochs=1, eval_batch_size=40)
@@ -87,7 +87,7 @@ def test_sequential_fallback_trains_the_same_replicas(  # type: ignore[no-untype
     tiny, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     together = train(tiny, DROPOUT, [4, 5])
-    monkeypatch.setattr(vectorized, "can_vectorize", lambda: False)
+    monkeypatch.setattr(trainer, "can_vectorize", lambda: False)
     apart = train(tiny, DROPOUT, [4, 5])
     assert apart.mode == "sequential"
     for r in range(2):
@@ -108,7 +108,7 @@ def test_an_operation_without_a_vmap_rule_falls_back_to_one_by_one(  # type: ign
     def no_batching_rule(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise NotImplementedError("Batching rule for 'cudnn_lstm' not implemented")
 
-    monkeypatch.setattr(vectorized._Vectorized, "run", no_batching_rule)
+    monkeypatch.setattr(trainer._Vectorized, "run", no_batching_rule)
     result = train(tiny, ModelConfig(8, 4), [1, 2])
     assert result.mode == "sequential" and result.epochs_run == 1
     assert len(result.test_accuracy) == 2 and len(result.epoch_seconds) == 1
@@ -157,9 +157,9 @@ def test_tensorflow_backend_trains_the_replicas_one_after_another(tiny_imdb: Pat
         f"""
         import json
         from search_spaces import ModelConfig
-        from study.data import DataSettings, load_dataset
-        from study.train import TrainSettings
-        from study.vectorized import train_repeats
+        from study.training.data import DataSettings, load_dataset
+        from study.training.settings import TrainSettings
+        from study.training.trainer import train_repeats
 
         data = load_dataset(DataSettings(source={str(tiny_imdb)!r}, maxlen=20, cache_dir=None))
         result = train_repeats(
@@ -220,7 +220,7 @@ def test_padded_scan_calls_and_a_partial_last_batch_are_model_fit(  # type: igno
     # batch of 30, over two shuffled epochs with dropout, so that a padding step which moved
     # the optimizer, the dropout seeds or the weights would show in the second epoch.
     data = _uneven(tiny)
-    monkeypatch.setattr(vectorized, "MAX_STEPS_PER_CALL", 2)
+    monkeypatch.setattr(trainer, "MAX_STEPS_PER_CALL", 2)
     settings = TrainSettings(epochs=2, eval_batch_size=40)
     result = train(data, DROPOUT, seeds, settings=settings)
     assert result.mode == "vectorized"

@@ -11,12 +11,12 @@ ignore ``TF_CPP_MIN_LOG_LEVEL`` (TensorFlow 2.19-2.21, tensorflow/tensorflow#100
 No environment variable stops them, so ``filtered_native_stderr`` captures file descriptor 2
 around the two calls that print them (importing TensorFlow, listing its GPUs) and writes back
 every line except those: absl's banner, native log lines below ``TF_CPP_MIN_LOG_LEVEL`` (the level
-TensorFlow itself would have applied; ``study.backend`` sets 2, so info and warnings), and the
+TensorFlow itself would have applied; ``backend`` sets 2, so info and warnings), and the
 ``cuInit`` failure on a machine with no NVIDIA driver at all, where it says only that there is no
 GPU. Anything else, a Python warning or another error line, is written back as it came, and
 ``TF_CPP_MIN_LOG_LEVEL=0`` writes back everything. ``install_tensorflow_import_filter`` applies
 the filter to the first ``import tensorflow`` of the process, wherever it comes from (Keras under
-its TensorFlow backend, ``study.backend.device_name``).
+its TensorFlow backend, ``study.training.backend.device_name``).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ So, in Keras 2's ``fit`` (what the notebook ran):
 ``Keras2LSTM`` reproduces exactly that on any Keras 3 backend: it draws all the masks of a batch
 up front (one random call, no randomness inside the loop, so it also runs under ``jax.jit`` and
 ``jax.vmap``; on JAX from 16 random bits per entry, ``jax_mask``) and scans over them with the
-time steps (under JAX with a hand-written backward pass, ``study.lstm_scan``: with the 2-D
+time steps (under JAX with a hand-written backward pass, ``study.training.lstm_scan``: with the 2-D
 products below, 1.4-1.6x faster per epoch than the earlier loop on our CPU). Without dropout,
 or when not training, it is Keras 3's own ``LSTM`` code path
 (cuDNN on a GPU, under either backend): it builds the same weights and so the same parameter count.
@@ -128,7 +128,7 @@ class Keras2LSTM(keras.layers.LSTM):
             z_x.append(ops.reshape(z, (steps, batch, units)))
 
         if self._has_hand_written_backward():
-            from study.lstm_scan import masked_lstm_scan
+            from study.training.lstm_scan import masked_lstm_scan
 
             hs, h, c = masked_lstm_scan(
                 ops.stack(z_x),
@@ -161,7 +161,7 @@ class Keras2LSTM(keras.layers.LSTM):
         return h, ops.transpose(hs, (1, 0, 2)), [h, c]
 
     def _has_hand_written_backward(self) -> bool:
-        """Whether ``study.lstm_scan`` can run this layer's loop: JAX, the standard LSTM."""
+        """Whether ``lstm_scan`` can run this layer's loop: JAX, the standard LSTM."""
         return (
             keras.backend.backend() == "jax"
             and not self.unroll

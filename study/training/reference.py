@@ -18,7 +18,7 @@ chosen on the validation split (fit on train, score on validation, for every ``C
 the chosen model, fitted on the training reviews only, is then evaluated once on the test
 reviews. Nothing here looks at test accuracy to choose anything.
 
-No Optuna and no Keras: this takes a ``study.data.Dataset`` and returns plain records
+No Optuna and no Keras: this takes a ``study.training.data.Dataset`` and returns plain records
 (``ReferenceResult``), which ``study.reference_runs`` stores with the study.
 """
 
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from study.data import Dataset
+from study.training.data import Dataset
 
 #: Candidate inverse regularisation strengths, chosen between on validation accuracy.
 C_GRID: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0)

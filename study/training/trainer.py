@@ -1,4 +1,4 @@
-"""Trains R replicas of one configuration together: one compiled JAX program, vmapped over seeds.
+"""The trainer: R seeded replicas of one configuration (R = 1: one run) as one vmapped JAX program.
 
 The study's models are tiny (LSTM(8) on batch 32 is a few 8x32 products per time step), so a
 training step costs the loop and dispatch overhead of 80 recurrent steps, not arithmetic. Training
@@ -8,7 +8,7 @@ R copies as one program stacks their variables on a leading replica axis and run
 loop runs once for all R, each step a little wider.
 
 Each replica is what one run with its seed would be: its initial weights and its dropout masks
-come from seeding Keras with it (``study.backend.set_random_seed``) before building the model
+come from seeding Keras with it (``backend.set_random_seed``) before building the model
 (the same builder, loss, optimizer, batch size and epochs as every other path), and its batch
 order from ``epoch_order(seed, epoch, n)``. Validation and test evaluation are vmapped too.
 
@@ -30,10 +30,10 @@ import keras
 import numpy as np
 
 from search_spaces import ModelConfig
-from study.backend import set_random_seed
-from study.data import Dataset
-from study.model import build_model
-from study.train import TrainingDiverged, TrainSettings
+from study.training.backend import set_random_seed
+from study.training.data import Dataset
+from study.training.model import build_model
+from study.training.settings import TrainingDiverged, TrainSettings
 
 #: Most training steps one compiled call runs (a ``lax.scan``); between calls the trainer checks
 #: for interrupts. The epoch's steps are split into calls of equal length (padded with skipped
@@ -116,7 +116,7 @@ def train_repeats(
         seeds: One seed per replica.
         vocab_size: Rows of the embedding.
         sequence_length: Review length.
-        dropout_style: How the LSTM draws dropout masks (``study.model``).
+        dropout_style: How the LSTM draws dropout masks (``study.training.model``).
         on_epoch: Called after every epoch with each replica's validation accuracy.
         on_step: Called between compiled calls (a few dozen steps), e.g. to check interrupts.
         shuffle: Shuffle the training reviews every epoch (``epoch_order``); without it every

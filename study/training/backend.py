@@ -7,7 +7,7 @@ Under the JAX backend nothing of ours needs TensorFlow: Keras feeds NumPy arrays
 its own iterator, without ``tf.data``. The one thing that imported it was
 ``keras.utils.set_random_seed`` (to seed TensorFlow too, "if installed"); ``set_random_seed``
 here seeds the same things without that import. Under the TensorFlow backend the import is the
-backend itself, so ``select_backend`` installs ``study.quiet``'s filter for its start-up lines.
+backend itself, so ``select_backend`` installs ``quiet``'s filter for its start-up lines.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import platform
 import sys
 from pathlib import Path
 
-from study.quiet import filtered_native_stderr, install_tensorflow_import_filter
+from study.training.quiet import filtered_native_stderr, install_tensorflow_import_filter
 
 BACKENDS = ("jax", "tensorflow")
 
@@ -58,7 +58,7 @@ def select_backend(name: str, compilation_cache: Path | None = None) -> str:
         os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(COMPILATION_CACHE_BYTES))
     # TensorFlow's C++ info and warning lines (CUDA probing, oneDNN notices) stay off the user's
     # terminal unless they ask for them; its errors stay. The lines it prints while loading
-    # ignore this variable, so the import filter applies it to them (study/quiet.py).
+    # ignore this variable, so the import filter applies it to them (study/training/quiet.py).
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     install_tensorflow_import_filter()
     # On a GPU, take memory as needed instead of all of it up front, so several worker processes

@@ -3,7 +3,7 @@
 The LSTM layers draw their dropout masks in one of two styles (``DROPOUT_STYLES``):
 
 * ``keras2`` (the default): new masks at every time step, as the notebook's Keras 2 did inside
-  ``fit()`` (``study.keras2_lstm.Keras2LSTM``). With it the notebook's Part 3 models reach its
+  ``fit()`` (``keras2_lstm.Keras2LSTM``). With it the notebook's Part 3 models reach its
   0.82 test accuracy.
 * ``keras3``: ``keras.layers.LSTM`` as it is, one mask per review reused at every step. The same
   Part 3 models reach only 0.76-0.78 (docs/reproducing-the-notebook.md).
@@ -18,7 +18,7 @@ import keras
 
 from search_spaces import ModelConfig
 from search_spaces.config import DROPOUT_STYLES
-from study.keras2_lstm import Keras2LSTM
+from study.training.keras2_lstm import Keras2LSTM
 
 
 def build_model(

@@ -146,7 +146,8 @@ def findings_markdown(study: optuna.Study, data: ReportData) -> str:
             f"- {section.basis}",
             "",
         ]
-    lines += ["### Parameter importances", *(f"- {s}" for s in importance_lines(data)), ""]
+    if not data.is_reproduction:  # its "validation" accuracy is test accuracy: rank nothing
+        lines += ["### Parameter importances", *(f"- {s}" for s in importance_lines(data)), ""]
     lines.append("(written by `python -m reports`; rebuilt on every report)")
     return "\n".join(lines)
 

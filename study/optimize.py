@@ -1,7 +1,8 @@
 """``python -m study.optimize``: run (or resume) the Optuna study over the notebook's design axes.
 
 This module wires the parts together: arguments (``study.optimize_args``) -> backend -> data ->
-storage -> study (``study.study_setup``) -> trials, in this process (``study.run``) or in
+storage -> study (``study.study_setup``) -> the reference models, once per study
+(``study.reference_runs``) -> trials, in this process (``study.run``) or in
 ``--workers`` processes (``study.parallel``) -> the confirmation of the best configurations,
 in this process (``study.confirm.run_confirmation``) -> summary (``study.progress``). Keras is
 imported only once the backend is chosen and the inputs are known to be good, so ``--help`` and

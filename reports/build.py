@@ -455,7 +455,7 @@ def _reference_finding(data: ReportData) -> str | None:
     # A reproduction's "validation" is the test set: it has no best RNN to set beside anything.
     if data.references is None or data.is_reproduction:
         return None
-    return reference.finding(data.frame, data.repeats, data.references)
+    return reference.finding(data.frame, data.repeats, data.references, data.confirmed)
 
 
 def _baseline_view(table: pd.DataFrame, references: pd.DataFrame | None = None) -> pd.DataFrame:

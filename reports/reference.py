@@ -77,19 +77,36 @@ def best_reference(table: pd.DataFrame) -> pd.Series | None:
     return table.loc[table["val_accuracy"].astype(float).idxmax()]
 
 
-def best_rnn(frame: pd.DataFrame, repeats: pd.DataFrame | None) -> BestRnn | None:
+def best_rnn(
+    frame: pd.DataFrame,
+    repeats: pd.DataFrame | None,
+    confirmed: dict[str, Any] | None = None,
+) -> BestRnn | None:
     """The best RNN, chosen on validation accuracy only.
 
     Args:
         frame: The study's trials (``reports.tables.study_frame``).
         repeats: Mean ± std per configuration (``ReportData.repeats``: a confirmation study,
             or trials run with ``--repeats``), or None.
+        confirmed: The report's confirmed answer (``repeats.confirmed_best``, the record its
+            headline quotes), or None. When it has a test mean it is the best RNN, so that the
+            reference sentence and the headline never name two configurations.
 
     Returns:
-        The configuration with the best validation mean when ``repeats`` has one with a test
-        accuracy (its test mean and seed std), else the complete trial with the best validation
-        accuracy (a single run), or None when there is none.
+        The confirmed answer; else the configuration with the best validation mean when
+        ``repeats`` has one with a test accuracy (its test mean and seed std); else the complete
+        trial with the best validation accuracy (a single run); None when there is none.
     """
+    if confirmed and confirmed.get("test_mean") is not None:
+        runs = int(confirmed["repeats"])
+        source = confirmed.get("source_trial")
+        which = f"trial #{source}'s configuration" if source is not None else "its configuration"
+        return BestRnn(
+            description=f"the confirmed best, {which}, mean of {runs} seeds",
+            test_accuracy=float(confirmed["test_mean"]),
+            test_std=math.nan if confirmed.get("test_std") is None else confirmed["test_std"],
+            runs=runs,
+        )
     if repeats is not None and not repeats.empty:
         usable = repeats[repeats["test_mean"].notna()]
         if not usable.empty:
@@ -151,11 +168,14 @@ def compare(rnn: BestRnn, reference: pd.Series) -> Comparison:
 
 
 def finding(
-    frame: pd.DataFrame, repeats: pd.DataFrame | None, references: pd.DataFrame
+    frame: pd.DataFrame,
+    repeats: pd.DataFrame | None,
+    references: pd.DataFrame,
+    confirmed: dict[str, Any] | None = None,
 ) -> str | None:
-    """One sentence: the best RNN against the best reference model, or None without both."""
+    """One sentence: the best RNN (``best_rnn``) against the best reference model, or None."""
     reference = best_reference(references)
-    rnn = best_rnn(frame, repeats)
+    rnn = best_rnn(frame, repeats, confirmed)
     if reference is None or rnn is None:
         return None
     c = compare(rnn, reference)

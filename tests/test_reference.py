@@ -259,6 +259,27 @@ def test_the_confirmed_best_is_chosen_on_validation_and_its_seed_spread_counts()
     assert noisy.within_noise and noisy.half_width > tight.half_width
 
 
+def test_the_reference_sentence_names_the_headlines_confirmed_answer() -> None:
+    # A confirmation study can hold a configuration with a single (interrupted) run whose
+    # validation beats the confirmed answer's mean: the sentence still takes the answer the
+    # report's headline quotes, so the two never name different configurations.
+    repeats = pd.DataFrame(
+        {
+            "config": ["lucky", "answer"], "repeats": [1, 3], "val_mean": [0.84, 0.82],
+            "val_std": [math.nan, 0.001], "test_mean": [0.85, 0.821],
+            "test_std": [math.nan, 0.003],
+        }
+    )  # fmt: skip
+    confirmed = {"source_trial": 7, "repeats": 3, "test_mean": 0.821, "test_std": 0.003}
+    best = reference.best_rnn(pd.DataFrame(), repeats, confirmed)
+    assert best is not None and (best.test_accuracy, best.runs) == (0.821, 3)
+    assert "trial #7" in best.description
+    sentence = reference.finding(
+        pd.DataFrame(), repeats, pd.DataFrame([ref_model("bigrams", 0.83, 0.838)]), confirmed
+    )
+    assert sentence is not None and "0.8210 ± 0.0030" in sentence
+
+
 def test_the_grid_table_holds_the_references_beside_the_notebook_rows() -> None:
     study = study_with_references(ref_model("bow", 0.81, 0.82), ref_model("bigrams", 0.83, 0.84))
     doc = document(study, compute(study))

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from reports.tables import PARAMS, complete, config_key
+from search_spaces.keys import row_params
 
 
 class Spread(NamedTuple):
@@ -144,7 +145,7 @@ def confirmed_best(
             {
                 "source_trial": None if single is None else int(single["number"]),
                 "label": str(row["source"]),
-                "params": {p: _plain(row[p], p) for p in PARAMS},
+                "params": row_params(row) or {},
                 "repeats": int(row["repeats"]),
                 **{k: _finite(row[k]) for k in ("val_mean", "val_std", "test_mean", "test_std")},
                 "single_val": None if single is None else _finite(single["val_accuracy"]),
@@ -174,10 +175,6 @@ def confirmed_text(record: dict[str, Any]) -> str:
     if record.get("single_val") is not None:
         text += f"; its single run: {_num(record['single_val'])} / {_num(record['single_test'])}"
     return text
-
-
-def _plain(value: float, param: str) -> int | float:
-    return int(value) if param in ("units", "embedding_dim", "layers") else float(value)
 
 
 def _finite(value: Any) -> float | None:

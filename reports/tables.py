@@ -11,10 +11,12 @@ from typing import Any
 
 import optuna
 import pandas as pd
+from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.keys import PARAMS, config_key  # shared with study/; reports use them from here
+from search_spaces.lstm import ALL_DISTRIBUTIONS
 
 #: Measurement columns read from the trials' user attributes.
 MEASURES: tuple[str, ...] = (
@@ -42,6 +44,10 @@ COLUMNS: tuple[str, ...] = (
     "fail_reason",
 )
 SAMPLER = "sampler"
+#: The params with numeric values; the others are categorical choices (``"gru"``, ``True``).
+NUMERIC_PARAMS: tuple[str, ...] = tuple(
+    p for p in PARAMS if not isinstance(ALL_DISTRIBUTIONS[p], CategoricalDistribution)
+)
 
 
 def trials_frame(trials: list[FrozenTrial]) -> pd.DataFrame:
@@ -58,8 +64,13 @@ def trials_frame(trials: list[FrozenTrial]) -> pd.DataFrame:
     """
     rows = [_row(t) for t in trials]
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
-    for col in (*PARAMS, *MEASURES):
+    for col in (*NUMERIC_PARAMS, *MEASURES):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    for col in PARAMS:
+        if col not in NUMERIC_PARAMS:
+            # The extended space's choices (cell, bidirectional, readout) stay what they are,
+            # None where a trial has none (a notebook study's trials).
+            frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
     frame["pruned_at_epoch"] = frame["pruned_at_epoch"].astype("Int64")
     return frame
 
@@ -75,7 +86,7 @@ def _row(trial: FrozenTrial) -> dict[str, Any]:
         "fail_reason": attrs.get("fail_reason"),
     }
     for name in PARAMS:
-        row[name] = trial.params.get(name, math.nan)
+        row[name] = trial.params.get(name, math.nan if name in NUMERIC_PARAMS else None)
     for name in MEASURES:
         row[name] = _number(attrs.get(name))
     if trial.state == TrialState.COMPLETE and trial.values:

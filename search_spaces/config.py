@@ -11,17 +11,42 @@ from typing import Any
 #: ``keras3`` draws one mask per review and reuses it at every step, as Keras 3's LSTM does.
 DROPOUT_STYLES: tuple[str, ...] = ("keras2", "keras3")
 
+#: The recurrent cells the extended space chooses from (the notebook uses only the LSTM).
+CELLS: tuple[str, ...] = ("lstm", "gru")
+#: How the classifier reads the sequence: the last state (the notebook's), or the maximum or the
+#: mean of every state over time.
+READOUTS: tuple[str, ...] = ("last", "max", "mean")
+
+#: What the notebook's models are along the extended space's axes. A configuration whose
+#: extended fields are None is built exactly like this.
+NOTEBOOK_CHOICES: dict[str, Any] = {
+    "cell": "lstm",
+    "bidirectional": False,
+    "readout": "last",
+    "learning_rate": 1e-3,
+}
+
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """One point of the design space the notebook explores.
+    """One point of the design space: the notebook's four axes, and optionally four more.
+
+    The last four fields are the extended space's (``--space extended``); None means the
+    configuration does not choose them: it is the notebook's (LSTM, forward, last state) and
+    trains at the training settings' learning rate.
 
     Attributes:
-        units: LSTM units in every stacked layer.
+        units: Units in every stacked recurrent layer (each direction's, when bidirectional).
         embedding_dim: Size of the word embedding.
-        layers: Number of stacked LSTM layers.
-        dropout: Dropout on the inputs of every LSTM layer.
-        recurrent_dropout: Dropout on the recurrent state of every LSTM layer.
+        layers: Number of stacked recurrent layers.
+        dropout: Dropout on the inputs of every recurrent layer.
+        recurrent_dropout: Dropout on the recurrent state of every recurrent layer.
+        cell: ``"lstm"`` or ``"gru"`` (``CELLS``).
+        bidirectional: Whether every layer also reads the review backwards (Keras'
+            ``Bidirectional``, outputs concatenated).
+        readout: What the classifier sees (``READOUTS``): the last layer's last state, or its
+            states' maximum or mean over the time steps.
+        learning_rate: Adam's learning rate.
     """
 
     units: int
@@ -29,7 +54,37 @@ class ModelConfig:
     layers: int = 1
     dropout: float = 0.0
     recurrent_dropout: float = 0.0
+    cell: str | None = None
+    bidirectional: bool | None = None
+    readout: str | None = None
+    learning_rate: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.cell is not None and self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        if self.readout is not None and self.readout not in READOUTS:
+            raise ValueError(f"readout must be one of {', '.join(READOUTS)}, got {self.readout!r}")
 
     def as_params(self) -> dict[str, Any]:
-        """Returns the configuration as Optuna params, keyed by the search-space names."""
-        return dataclasses.asdict(self)
+        """Returns the configuration as Optuna params, keyed by the search-space names.
+
+        The extended fields appear only when set, so a notebook configuration has the notebook
+        space's five params.
+        """
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    def choice(self, name: str) -> Any:
+        """An extended field's value, or the notebook's when the configuration leaves it unset.
+
+        The learning rate has no notebook default here (the training settings decide it): for
+        ``learning_rate`` this returns None when unset.
+        """
+        value = getattr(self, name)
+        if value is None and name != "learning_rate":
+            return NOTEBOOK_CHOICES[name]
+        return value
+
+    def with_notebook_choices(self) -> ModelConfig:
+        """This configuration with every unset extended field at the notebook's value."""
+        unset = {k: v for k, v in NOTEBOOK_CHOICES.items() if getattr(self, k) is None}
+        return dataclasses.replace(self, **unset)

@@ -14,6 +14,12 @@ at 116-239 units and 1-3 layers (3 and 3.5 minutes for two of them) and had used
 22 trials when it was stopped. ``--max-lstm-params`` (default: the notebook's largest) bounds
 that: a sampled configuration above it is pruned before it trains, and TPE learns to stay below
 it. The notebook's own configurations always train.
+
+The extended space (``--space extended``) is counted the same way, by what a step really
+computes: a GRU has three gates (and Keras' second, recurrent bias row), and a bidirectional
+layer is two layers, one per direction, whose concatenated outputs also make the next layer's
+inputs twice as wide. So a bidirectional configuration counts (more than) twice its forward twin.
+The readout (last state, max or mean over time) and the learning rate cost nothing per step.
 """
 
 from __future__ import annotations
@@ -24,23 +30,36 @@ from search_spaces.lstm import DISTRIBUTIONS
 
 #: LSTM gates (input, forget, cell, output), each with its own kernel, recurrent kernel and bias.
 GATES = 4
+#: GRU gates (update, reset, candidate).
+GRU_GATES = 3
 
 
 def lstm_params(config: ModelConfig) -> int:
-    """Weights of the configuration's LSTM layers (kernels, recurrent kernels and biases).
+    """Weights of the configuration's recurrent layers (kernels, recurrent kernels and biases).
+
+    Named for the notebook's cell (and ``--max-lstm-params``); GRU layers count the same way.
 
     Args:
         config: The configuration.
 
     Returns:
-        ``4 * units * (inputs + units + 1)`` summed over the layers, where the first layer's
-        inputs are the embedding and every other layer's the previous layer's units.
+        Per layer and direction, ``4 * units * (inputs + units + 1)`` for an LSTM and
+        ``3 * units * (inputs + units + 2)`` for a GRU (Keras' ``reset_after``: two bias rows),
+        summed over the layers (both directions of a bidirectional one), where the first
+        layer's inputs are the embedding and every other layer's the previous layer's outputs
+        (``2 * units`` wide when bidirectional).
     """
+    directions = 2 if config.choice("bidirectional") else 1
+    gru = config.choice("cell") == "gru"
     total = 0
     inputs = config.embedding_dim
     for _ in range(config.layers):
-        total += GATES * config.units * (inputs + config.units + 1)
-        inputs = config.units
+        if gru:
+            per_direction = GRU_GATES * config.units * (inputs + config.units + 2)
+        else:
+            per_direction = GATES * config.units * (inputs + config.units + 1)
+        total += directions * per_direction
+        inputs = directions * config.units
     return total
 
 

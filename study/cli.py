@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from search_spaces.config import DROPOUT_STYLES
+from search_spaces.config import DROPOUT_STYLES, NOTEBOOK_CHOICES
 from study.training.data import DataSettings, default_cache_dir
 
 DEFAULT_STORAGE = "sqlite:///rnn_design_study.db"
@@ -100,7 +100,12 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     t = parser.add_argument_group("training")
     t.add_argument("--epochs", type=int, default=5, help="epochs per trial")
     t.add_argument("--batch-size", type=int, default=32, help="training batch size")
-    t.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
+    t.add_argument(
+        "--learning-rate",
+        type=float,
+        default=NOTEBOOK_CHOICES["learning_rate"],
+        help="Adam learning rate",
+    )
     t.add_argument(
         "--dropout-style",
         choices=DROPOUT_STYLES,

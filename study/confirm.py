@@ -33,7 +33,7 @@ from reports.load import ReportInputError, confirm_study_name, load_study_readon
 from reports.repeats import confirmed_best, confirmed_text
 from reports.tables import complete, study_frame
 from search_spaces.baseline import BASELINE_GRID
-from search_spaces.keys import PARAMS, config_key
+from search_spaces.keys import config_key, row_params
 from storage import StorageError, open_storage, tune_for_writing
 from study import optimize_args
 from study.cli import add_storage_arguments, command_parser, data_settings, input_error
@@ -45,6 +45,7 @@ from study.study_setup import (
     StudySetupError,
     check_settings,
     recorded_settings,
+    study_space,
 )
 from study.training.backend import select_backend
 from study.training.data import DataError, Dataset, load_dataset
@@ -56,7 +57,7 @@ SEED_OFFSET = 1000
 #: The data and training flags of ``study.optimize`` a confirmation takes (and records).
 FLAGS = (
     "data", "max_features", "maxlen", "val_split", "limit_train", "limit_test", "seed",
-    "epochs", "batch_size", "learning_rate", "backend", "dropout_style", "repeat_mode",
+    "epochs", "batch_size", "learning_rate", "backend", "dropout_style", "repeat_mode", "space",
 )  # fmt: skip
 #: The settings a confirmation study refuses to be extended with other values of: what one of
 #: its runs measures. Not ``repeats`` (a confirmation run trains one seed; more repeats extend
@@ -111,7 +112,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
         parser.error(f"--top must be 0 or more, got {args.top}")
     if args.repeats < 1:
         parser.error(f"--repeats must be positive, got {args.repeats}")
-    allowed = {f"--{f.replace('_', '-')}" for f in (*FLAGS, "cache_dir")}
+    # The space is the study's: its trials' params decide which configurations exist.
+    allowed = {f"--{f.replace('_', '-')}" for f in (*FLAGS, "cache_dir") if f != "space"}
     for token in rest:
         if token.startswith("-") and token.split("=", 1)[0] not in allowed:
             parser.error(
@@ -134,9 +136,10 @@ def settings_argv(recorded: dict[str, Any], rest: list[str]) -> list[str]:
 def candidates(study: optuna.Study, top: int, baseline: bool) -> list[Candidate]:
     """The notebook's configurations (unless ``baseline`` is False) and the top-K others."""
     chosen: dict[str, Candidate] = {}
+    space = study_space(study)
     if baseline:
         for entry in BASELINE_GRID:
-            params = entry.config.as_params()
+            params = space.baseline_config(entry.config).as_params()
             key = config_key(params)
             chosen[key] = Candidate(key, params, entry.label, entry.label, None)
     done = complete(study_frame(study)).sort_values("val_accuracy", ascending=False)
@@ -145,13 +148,12 @@ def candidates(study: optuna.Study, top: int, baseline: bool) -> list[Candidate]
         if picked >= top:
             break
         key = config_key(row)
-        if key in chosen or row[list(PARAMS)].isna().any():
+        found = row_params(row)
+        if key in chosen or found is None:
             continue
-        params = {p: (int(row[p]) if p in ("units", "embedding_dim", "layers") else float(row[p]))
-                  for p in PARAMS}  # fmt: skip
         baseline_label = None if row["source"] == "sampler" else str(row["source"])
         label = f"top {picked + 1}: trial #{int(row['number'])}"
-        chosen[key] = Candidate(key, params, label, baseline_label, int(row["number"]))
+        chosen[key] = Candidate(key, found, label, baseline_label, int(row["number"]))
         picked += 1
     return list(chosen.values())
 

@@ -27,7 +27,7 @@ from optuna_integration import KerasPruningCallback
 
 from search_spaces import ModelConfig
 from search_spaces.cost import lstm_params, over_cap
-from search_spaces.lstm import suggest_params
+from search_spaces.lstm import NOTEBOOK, SearchSpace
 from study.stopping import OVER_COST_CAP
 from study.training.backend import device_name
 from study.training.data import Dataset
@@ -90,6 +90,8 @@ class StudyPruningCallback(KerasPruningCallback):
 class Objective:
     """Trains one model per trial on data loaded once for the whole study.
 
+    ``space`` turns a trial into a configuration (the notebook's axes, or the extended space's).
+
     ``record`` holds user attributes every trial of this process records as they are (the
     CLI's ``sampler_seed``); ``seed`` is the study's seed, from which each trial's is derived.
     """
@@ -107,6 +109,7 @@ class Objective:
         repeats: int = 1,
         vectorize: bool = True,
         max_lstm_params: int = 0,
+        space: SearchSpace = NOTEBOOK,
         record: Mapping[str, Any] | None = None,
     ) -> None:
         self._data = data
@@ -126,6 +129,7 @@ class Objective:
         self._repeats = repeats
         self._vectorize = vectorize
         self._max_lstm_params = max_lstm_params
+        self._space = space
         self._device = device_name()
         self._owner = owner_id()
         # Everything alive now (Keras, TensorFlow, JAX, the data) lives for the whole study:
@@ -161,7 +165,7 @@ class Objective:
             jax.clear_caches()
 
     def _run(self, trial: optuna.Trial) -> float:
-        config = suggest_params(trial)
+        config = self._space.suggest(trial)
         # One seed per trial, derived from the study's: the same command gives the same trials.
         seed = trial_seed(self._seed, trial.number)
         seeds = replica_seeds(seed, self._repeats)
@@ -216,7 +220,7 @@ class Objective:
             trial.set_user_attr(OWNER_ATTR, self._owner)
             _set_attrs(trial, **self._record)
         try:
-            configs = {suggest_params(trial) for trial in trials}
+            configs = {self._space.suggest(trial) for trial in trials}
             if len(configs) != 1:
                 raise ValueError(f"train_together needs one configuration, got {configs}")
             seeds = [trial_seed(self._seed, trial.number) for trial in trials]

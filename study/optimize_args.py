@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from search_spaces.config import NOTEBOOK_CHOICES
 from search_spaces.cost import NOTEBOOK_MAX_LSTM_PARAMS, SMALLEST_LSTM_PARAMS
+from search_spaces.lstm import SPACES
 from storage import HEARTBEAT_GRACE, StorageError, kind_of, redacted
 from study.cli import (
     DEFAULT_STORAGE,
@@ -67,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="accuracy",
         help="maximize validation accuracy, or also minimize the parameter count "
         "(multi-objective TPE; no pruning)",
+    )
+    g.add_argument(
+        "--space",
+        choices=tuple(SPACES),
+        default="notebook",
+        help="what is searched: the notebook's units, embedding size, layers and dropout rates "
+        "(notebook), or also the cell (LSTM/GRU), direction, readout (last state, max or mean "
+        "over time) and learning rate (extended)",
     )
     g.add_argument(
         "--seed",
@@ -158,6 +168,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             "Optuna does not prune multi-objective trials (use --pruner none or leave it out)"
         )
     check_learning_rate(parser, args)
+    if args.space == "extended" and args.learning_rate != NOTEBOOK_CHOICES["learning_rate"]:
+        parser.error(
+            f"--learning-rate {args.learning_rate} with --space extended: the extended space "
+            "searches the learning rate (its notebook configurations train at 1e-3); leave "
+            "--learning-rate out"
+        )
     if args.confirm_top < 0:
         parser.error(f"--confirm-top must be 0 (no confirmation) or more, got {args.confirm_top}")
     if args.max_lstm_params < 0:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import TrialState
 
+from search_spaces.lstm import get_space
 from storage import kind_of
 from study.directions import AccuracyAndParams, is_multi
 from study.progress import Progress
@@ -114,6 +115,7 @@ def build_objective(
         pruning=pruning,
         dropout_style=args.dropout_style,
         vectorize=args.repeat_mode == "vectorized",
+        space=get_space(getattr(args, "space", "notebook")),
         **options,
     )
 

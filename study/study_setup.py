@@ -17,7 +17,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from search_spaces.baseline import BASELINE_GRID
-from search_spaces.lstm import DISTRIBUTIONS
+from search_spaces.lstm import ALL_DISTRIBUTIONS, SearchSpace, get_space
 from study.directions import name_metrics
 from study.training.seeds import derive_seed
 from study.workers import owner_id
@@ -44,11 +44,17 @@ RESULT_SETTINGS: tuple[str, ...] = (
     "dropout_style",
     "repeats",
     "max_lstm_params",
+    "space",
 )
 #: What a study created before a setting existed used: every study before ``--dropout-style``
 #: trained Keras 3's LSTM as it is, one seed per trial (``--repeats``), with no cost cap
-#: (``--max-lstm-params``).
-LEGACY_SETTINGS: dict[str, Any] = {"dropout_style": "keras3", "repeats": 1, "max_lstm_params": 0}
+#: (``--max-lstm-params``), over the notebook's axes (``--space``).
+LEGACY_SETTINGS: dict[str, Any] = {
+    "dropout_style": "keras3",
+    "repeats": 1,
+    "max_lstm_params": 0,
+    "space": "notebook",
+}
 #: Flags that may differ between runs of one study: which study, how many trials, where and how
 #: it runs, not what a trial measures. ``pruner`` decides which trials stop early, not what an
 #: epoch measures; ``objectives`` is checked through the stored directions; ``backend`` is the
@@ -189,18 +195,27 @@ def open_study(
     return study, True
 
 
+def study_space(study: optuna.Study) -> SearchSpace:
+    """The search space the study recorded (``--space``; the notebook's for older studies)."""
+    return get_space(str(recorded_settings(study).get("space", "notebook")))
+
+
 def enqueue_baseline(study: optuna.Study, only: Sequence[str] | None = None) -> None:
     """Enqueues the notebook's 14 configurations, each labelled with its part and heading.
+
+    In the extended space they carry its further params at the notebook's values (LSTM,
+    forward, last state, learning rate 1e-3), so they train as the notebook's models.
 
     Args:
         study: The study.
         only: The labels to enqueue (``Baseline.label``); all 14 when None.
     """
+    space = study_space(study)
     for entry in BASELINE_GRID:
         if only is not None and entry.label not in only:
             continue
         study.enqueue_trial(
-            entry.config.as_params(),
+            space.baseline_config(entry.config).as_params(),
             user_attrs={
                 "baseline": entry.label,
                 "notebook_part": entry.part,
@@ -321,7 +336,7 @@ def check_compatible(study: optuna.Study, directions: Sequence[str] = ("maximize
         if not trial.distributions:
             continue  # a waiting trial has none yet
         for param, dist in trial.distributions.items():
-            ours = DISTRIBUTIONS.get(param)
+            ours = ALL_DISTRIBUTIONS.get(param)
             if ours is not None and ours != dist:
                 raise StudySetupError(
                     f"study {study.study_name!r} searched {param} over {dist}, this version "

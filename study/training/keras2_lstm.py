@@ -47,6 +47,8 @@ from keras import ops
 GATES = 4
 
 
+# Registered so that ``keras.layers.Bidirectional`` can rebuild it from its config.
+@keras.saving.register_keras_serializable(package="rnn_design_study")
 class Keras2LSTM(keras.layers.LSTM):
     """``keras.layers.LSTM`` with Keras 2's per-step dropout masks (see the module docstring).
 

@@ -1,6 +1,13 @@
 """Builds the notebook's model from a ``ModelConfig``; knows nothing of Optuna or trials.
 
-The LSTM layers draw their dropout masks in one of two styles (``DROPOUT_STYLES``):
+The notebook's model is Embedding -> LSTM x layers -> Dense(1, sigmoid). The extended space's
+configurations may swap the cell for a GRU, wrap every layer in ``keras.layers.Bidirectional``
+(the backward copy's outputs concatenated to the forward's), read the last layer's states out by
+their maximum or mean over time (``GlobalMaxPooling1D`` / ``GlobalAveragePooling1D``; the
+padding's states are included, as in a model without masking) instead of its last state, and
+set Adam's learning rate. A configuration that leaves those unset builds the notebook's model.
+
+The recurrent layers draw their dropout masks in one of two styles (``DROPOUT_STYLES``):
 
 * ``keras2`` (the default): new masks at every time step, as the notebook's Keras 2 did inside
   ``fit()`` (``keras2_lstm.Keras2LSTM``). With it the notebook's Part 3 models reach its
@@ -8,8 +15,10 @@ The LSTM layers draw their dropout masks in one of two styles (``DROPOUT_STYLES`
 * ``keras3``: ``keras.layers.LSTM`` as it is, one mask per review reused at every step. The same
   Part 3 models reach only 0.76-0.78 (docs/reproducing-the-notebook.md).
 
-Without dropout both styles build the same ``keras.layers.LSTM`` (the fast path, cuDNN on a GPU
-under either backend), and in every style the weights and the parameter count are Keras' own.
+The GRU follows the same two styles (``keras2_gru.Keras2GRU``: Keras 2's GRU in ``fit()`` drew
+its masks the same way). Without dropout both styles build the same ``keras.layers.LSTM`` or
+``GRU`` (the fast path, cuDNN on a GPU under either backend), and in every style the weights and
+the parameter count are Keras' own.
 """
 
 from __future__ import annotations
@@ -18,7 +27,11 @@ import keras
 
 from search_spaces import ModelConfig
 from search_spaces.config import DROPOUT_STYLES
+from study.training.keras2_gru import Keras2GRU
 from study.training.keras2_lstm import Keras2LSTM
+
+#: The readouts that pool the last layer's states over time, by ``ModelConfig.readout``.
+POOLING = {"max": keras.layers.GlobalMaxPooling1D, "mean": keras.layers.GlobalAveragePooling1D}
 
 
 def build_model(
@@ -29,14 +42,15 @@ def build_model(
     learning_rate: float = 1e-3,
     dropout_style: str = "keras2",
 ) -> keras.Model:
-    """Embedding -> LSTM x layers -> Dense(1, sigmoid), compiled as in the notebook.
+    """Embedding -> LSTM (or GRU) x layers [-> pooling] -> Dense(1, sigmoid), as the notebook.
 
     Args:
         config: The model's design choices.
         vocab_size: Rows of the embedding (the notebook's ``max_features``).
         sequence_length: Fixed input length, or None for any; a fixed length lets the
             backend compile one graph.
-        learning_rate: Adam's learning rate (the notebook uses Keras' default, 1e-3).
+        learning_rate: Adam's learning rate (the notebook uses Keras' default, 1e-3) when the
+            configuration does not set its own.
         dropout_style: ``"keras2"`` or ``"keras3"``: how the LSTM draws its dropout masks.
 
     Returns:
@@ -49,32 +63,50 @@ def build_model(
         raise ValueError(
             f"dropout_style must be one of {', '.join(DROPOUT_STYLES)}, got {dropout_style!r}"
         )
-    model = keras.Sequential(name="lstm_classifier")
+    readout = config.choice("readout")
+    model = keras.Sequential(name=f"{config.choice('cell')}_classifier")
     model.add(keras.Input(shape=(sequence_length,), dtype="int32"))
     model.add(keras.layers.Embedding(vocab_size, config.embedding_dim))
     for layer in range(config.layers):
-        # Every layer but the last hands its whole sequence to the next one.
-        model.add(lstm_layer(config, dropout_style, return_sequences=layer < config.layers - 1))
+        # Every layer but the last hands its whole sequence to the next one; the last one too
+        # when the readout pools over time.
+        sequences = layer < config.layers - 1 or readout != "last"
+        model.add(recurrent_layer(config, dropout_style, return_sequences=sequences))
+    if readout != "last":
+        model.add(POOLING[readout]())
     model.add(keras.layers.Dense(1, activation="sigmoid"))
     model.compile(
         loss="binary_crossentropy",
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate or learning_rate),
         metrics=["accuracy"],
     )
     return model
 
 
-def lstm_layer(config: ModelConfig, dropout_style: str, *, return_sequences: bool) -> keras.Layer:
-    """One LSTM layer of the model, with the configuration's dropout in the given style."""
+def recurrent_layer(
+    config: ModelConfig, dropout_style: str, *, return_sequences: bool
+) -> keras.Layer:
+    """One recurrent layer of the model: its cell and direction, its dropout in the given style."""
+    layer = _cell_layer(config, dropout_style, return_sequences=return_sequences)
+    if config.choice("bidirectional"):
+        # Keras builds the backward copy from the layer's config, with go_backwards flipped.
+        return keras.layers.Bidirectional(layer)
+    return layer
+
+
+def _cell_layer(config: ModelConfig, dropout_style: str, *, return_sequences: bool) -> keras.Layer:
+    gru = config.choice("cell") == "gru"
     has_dropout = config.dropout > 0 or config.recurrent_dropout > 0
     if dropout_style == "keras2" and has_dropout:
-        return Keras2LSTM(
+        keras2 = Keras2GRU if gru else Keras2LSTM
+        return keras2(
             config.units,
             dropout=config.dropout,
             recurrent_dropout=config.recurrent_dropout,
             return_sequences=return_sequences,
         )
-    return keras.layers.LSTM(
+    keras3 = keras.layers.GRU if gru else keras.layers.LSTM
+    return keras3(
         config.units,
         dropout=config.dropout,
         recurrent_dropout=config.recurrent_dropout,

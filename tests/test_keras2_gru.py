@@ -19,7 +19,7 @@ import pytest
 from study.training.keras2_gru import Keras2GRU
 from study.training.keras2_lstm import Keras2LSTM
 from tests.conftest import ROOT
-from tests.test_keras2_lstm import _changes_over_time, _sigmoid
+from tests.test_keras2_lstm import _changes_over_time, _record_masks, _sigmoid
 
 BATCH, STEPS, FEATURES, UNITS = 16, 12, 3, 5
 
@@ -103,19 +103,6 @@ def reference_gru(
         h = z * h + (1 - z) * np.tanh(x_g[2] + recurrent_h)  # the undropped previous state
         outputs.append(h)
     return np.stack(outputs, axis=1)
-
-
-def _record_masks(monkeypatch: pytest.MonkeyPatch, cls: type) -> list[np.ndarray]:
-    drawn: list[np.ndarray] = []
-    original = cls._mask
-
-    def recording(self, shape, rate):  # type: ignore[no-untyped-def]
-        mask = original(self, shape, rate)
-        drawn.append(np.asarray(mask))
-        return mask
-
-    monkeypatch.setattr(cls, "_mask", recording)
-    return drawn
 
 
 @pytest.mark.parametrize("reset_after", [True, False])

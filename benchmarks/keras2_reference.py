@@ -19,6 +19,11 @@ The first table is the accuracy after every epoch, run by run; the second the la
     python benchmarks/keras2_reference.py                     # Part 3 x 3 seeds x 3 impls
     python benchmarks/keras2_reference.py --configs 0.4/0.5 --seeds 0 --epochs 1 \\
         --limit-train 2000 --limit-test 2000                  # quick check
+    python benchmarks/keras2_reference.py --cell gru          # the same models with GRU(8)
+
+With ``--cell gru`` the recurrent layer is a GRU in all three: tf-keras's ``GRU``, our
+``Keras2GRU`` (keras2) and Keras 3's ``GRU`` (keras3), each in Embedding -> GRU -> Dense built
+here (the study's ``build_model`` builds LSTMs).
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ IMPLEMENTATIONS = ("tf_keras", "keras2", "keras3")
 #: The notebook's Part 3: LSTM(8) on Embedding(1000, 32), dropout D, recurrent dropout 0.5.
 PART3 = "0.4/0.5,0.5/0.5,0.7/0.5"
 UNITS, EMBEDDING = 8, 32
+CELLS = ("lstm", "gru")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -57,6 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--impls", default=",".join(IMPLEMENTATIONS), help="subset of the three")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--cell", choices=CELLS, default="lstm", help="the recurrent layer")
     p.add_argument("--data", default=DEFAULT_DATA, help="aclImdb folder or .tar.gz")
     p.add_argument("--limit-train", type=int, default=None, help="training reviews, quick checks")
     p.add_argument("--limit-test", type=int, default=None, help="test reviews, quick checks")
@@ -94,7 +101,9 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         model = keras_impl.Sequential(
             [
                 keras_impl.layers.Embedding(1000, EMBEDDING),
-                keras_impl.layers.LSTM(UNITS, dropout=dropout, recurrent_dropout=recurrent),
+                getattr(keras_impl.layers, args.cell.upper())(
+                    UNITS, dropout=dropout, recurrent_dropout=recurrent
+                ),
                 keras_impl.layers.Dense(1, activation="sigmoid"),
             ]
         )
@@ -106,8 +115,11 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         from study.training.model import build_model
 
         keras_impl.utils.set_random_seed(args.seed)
-        config = ModelConfig(UNITS, EMBEDDING, 1, dropout, recurrent)
-        model = build_model(config, sequence_length=None, dropout_style=args.worker)
+        if args.cell == "gru":
+            model = gru_model(dropout, recurrent, args.worker)
+        else:
+            config = ModelConfig(UNITS, EMBEDDING, 1, dropout, recurrent)
+            model = build_model(config, sequence_length=None, dropout_style=args.worker)
     start = time.perf_counter()
     history = model.fit(
         data.x_train,
@@ -121,12 +133,39 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     )
     return {
         "impl": args.worker,
+        "cell": args.cell,
         "config": args.config,
         "seed": args.seed,
         "params": int(model.count_params()),
         "test_accuracy": [round(float(a), 5) for a in history.history["val_accuracy"]],
         "seconds": round(time.perf_counter() - start, 1),
     }
+
+
+def gru_model(dropout: float, recurrent: float, style: str) -> Any:
+    """Embedding(1000, 32) -> GRU(8) -> Dense(1, sigmoid) in Keras 3, compiled as the notebook.
+
+    Args:
+        dropout: The GRU's input dropout.
+        recurrent: Its recurrent dropout.
+        style: ``"keras2"`` (our ``Keras2GRU``) or ``"keras3"`` (Keras 3's ``GRU``).
+    """
+    import keras
+
+    from study.training.keras2_gru import Keras2GRU
+
+    has_dropout = dropout > 0 or recurrent > 0
+    gru = Keras2GRU if style == "keras2" and has_dropout else keras.layers.GRU
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(None,), dtype="int32"),
+            keras.layers.Embedding(1000, EMBEDDING),
+            gru(UNITS, dropout=dropout, recurrent_dropout=recurrent),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(loss="binary_crossentropy", optimizer="adam", metrics=["accuracy"])
+    return model
 
 
 def summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -167,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(worker(args)))
         return 0
     runs: list[dict[str, Any]] = []
-    base = worker_command(__file__, args)
+    base = [*worker_command(__file__, args), "--cell", args.cell]
     for config in args.configs.split(","):
         for seed in args.seeds.split(","):
             for impl in args.impls.split(","):

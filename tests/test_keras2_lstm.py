@@ -125,16 +125,17 @@ def reference_lstm(
     return np.stack(outputs, axis=1)
 
 
-def _record_masks(monkeypatch: pytest.MonkeyPatch) -> list[np.ndarray]:
+def _record_masks(monkeypatch: pytest.MonkeyPatch, cls: type = Keras2LSTM) -> list[np.ndarray]:
+    """Every mask ``cls`` draws from now on, in the order drawn."""
     drawn: list[np.ndarray] = []
-    original = Keras2LSTM._mask
+    original = cls._mask
 
     def recording(self, shape, rate):  # type: ignore[no-untyped-def]
         mask = original(self, shape, rate)
         drawn.append(np.asarray(mask))
         return mask
 
-    monkeypatch.setattr(Keras2LSTM, "_mask", recording)
+    monkeypatch.setattr(cls, "_mask", recording)
     return drawn
 
 

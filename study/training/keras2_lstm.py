@@ -43,22 +43,33 @@ from typing import Any
 import keras
 from keras import ops
 
+#: Added to a go_backwards layer's seed, so that a Bidirectional pair draws different masks.
+BACKWARD_SEED_OFFSET = 7919
+
 #: The four LSTM gates, in the order Keras lays out ``kernel``'s columns (i, f, c, o).
 GATES = 4
 
 
-# Registered so that ``keras.layers.Bidirectional`` can rebuild it from its config.
-@keras.saving.register_keras_serializable(package="rnn_design_study")
-class Keras2LSTM(keras.layers.LSTM):
-    """``keras.layers.LSTM`` with Keras 2's per-step dropout masks (see the module docstring).
+class StepDropout:
+    """What ``Keras2LSTM`` and ``Keras2GRU`` share: the rates, masks, loop dispatch and config.
 
-    Args:
-        units: LSTM units.
-        dropout: Fraction of the inputs dropped, per step (and per gate with recurrent dropout).
-        recurrent_dropout: Fraction of the previous hidden state dropped, per step and gate.
-        seed: Seed of the masks' generator; None takes it from Keras' global seed.
-        **kwargs: Any other ``keras.layers.LSTM`` argument (``return_sequences``, ...).
+    Mixed in before the Keras layer (``class Keras2LSTM(StepDropout, keras.layers.LSTM)``), whose
+    ``_per_gate_loop`` is Keras 2's ``implementation=1`` loop. The Keras cell gets no dropout of
+    its own: it then keeps Keras 3's fast path (cuDNN on a GPU) and never draws Keras 3's
+    per-sequence masks; ours are applied in ``inner_loop``.
+
+    With dropout, ``use_cudnn`` reads False outside our own calls to Keras' loop
+    (``_keras_loop``, which restores the setting asked for): ``keras.layers.Bidirectional``
+    decides on its fused cuDNN path from ``use_cudnn`` and the *cell's* rates (both zero here),
+    and that path runs the cells' weights directly, so on a GPU it would train without any
+    dropout. ``go_backwards`` (Bidirectional's backward copy) is supported: the outputs come in
+    the order the steps were processed, as Keras returns them, and a seeded backward copy draws
+    from ``seed + BACKWARD_SEED_OFFSET``, not the forward layer's masks.
     """
+
+    go_backwards: bool
+    use_cudnn: Any
+    compute_dtype: Any
 
     def __init__(
         self,
@@ -72,26 +83,28 @@ class Keras2LSTM(keras.layers.LSTM):
         for name, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
             if not 0.0 <= rate < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {rate}")
-        # The cell gets no dropout of its own: it then keeps Keras 3's fast path (cuDNN on a GPU)
-        # and never draws Keras 3's per-sequence masks; ours are applied in inner_loop.
-        super().__init__(units, **kwargs)
+        super().__init__(units, **kwargs)  # type: ignore[call-arg]
         self.step_dropout = float(dropout)
         self.step_recurrent_dropout = float(recurrent_dropout)
         self.mask_seed = seed
+        if seed is not None and self.go_backwards:
+            # keras.layers.Bidirectional makes its backward copy from the same config: without
+            # this its masks would be the forward layer's, step for step.
+            seed += BACKWARD_SEED_OFFSET
         self.mask_generator = keras.random.SeedGenerator(seed)
+        self.keras_use_cudnn = self.use_cudnn
+        if self.step_dropout or self.step_recurrent_dropout:
+            self.use_cudnn = False
 
-    def inner_loop(
-        self, sequences: Any, initial_state: Any, mask: Any, training: bool = False
-    ) -> Any:
-        if not training or not (self.step_dropout or self.step_recurrent_dropout):
-            return super().inner_loop(sequences, initial_state, mask, training=training)
-        if mask is not None or self.go_backwards:
-            raise NotImplementedError("Keras2LSTM supports neither masking nor go_backwards")
-        if not self.step_recurrent_dropout:
-            # Keras 2's fused path: one mask of the sequence's shape, shared by the four gates.
-            dropped = sequences * self._mask(ops.shape(sequences), self.step_dropout)
-            return super().inner_loop(dropped, initial_state, mask, training=training)
-        return self._per_gate_loop(sequences, initial_state)
+    def _keras_loop(self, sequences: Any, initial_state: Any, mask: Any, training: bool) -> Any:
+        """Keras' own ``inner_loop`` (cuDNN where it can), under the ``use_cudnn`` asked for."""
+        idle, self.use_cudnn = self.use_cudnn, self.keras_use_cudnn
+        try:
+            return super().inner_loop(  # type: ignore[misc]
+                sequences, initial_state, mask, training=training
+            )
+        finally:
+            self.use_cudnn = idle
 
     def _mask(self, shape: Any, rate: float) -> Any:
         """Inverted-dropout mask: 0 with probability ``rate``, else ``1 / (1 - rate)``."""
@@ -101,15 +114,61 @@ class Keras2LSTM(keras.layers.LSTM):
             ops.ones(shape, dtype=self.compute_dtype), rate, seed=self.mask_generator
         )
 
-    def _per_gate_loop(self, sequences: Any, initial_state: Any) -> tuple[Any, Any, list[Any]]:
+    def inner_loop(
+        self, sequences: Any, initial_state: Any, mask: Any, training: bool = False
+    ) -> Any:
+        if not training or not (self.step_dropout or self.step_recurrent_dropout):
+            return self._keras_loop(sequences, initial_state, mask, training)
+        if mask is not None:
+            raise NotImplementedError(f"{type(self).__name__} does not support masking")
+        if not self.step_recurrent_dropout:
+            # Keras 2's fused path: one mask of the sequence's shape, shared by the gates.
+            dropped = sequences * self._mask(ops.shape(sequences), self.step_dropout)
+            return self._keras_loop(dropped, initial_state, mask, training)
+        if self.go_backwards:
+            # Keras' loop returns the outputs in the order it processed the steps: so do we.
+            sequences = ops.flip(sequences, axis=1)
+        return self._per_gate_loop(ops.transpose(sequences, (1, 0, 2)), initial_state)
+
+    def _per_gate_loop(self, inputs: Any, initial_state: Any) -> tuple[Any, Any, list[Any]]:
+        """Keras 2's ``implementation=1`` loop over time-major ``(steps, batch, features)``."""
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = super().get_config()  # type: ignore[misc]
+        config.update(
+            dropout=self.step_dropout,
+            recurrent_dropout=self.step_recurrent_dropout,
+            seed=self.mask_seed,
+            use_cudnn=self.keras_use_cudnn,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="rnn_design_study")
+class Keras2LSTM(StepDropout, keras.layers.LSTM):
+    """``keras.layers.LSTM`` with Keras 2's per-step dropout masks (see the module docstring).
+
+    Args:
+        units: LSTM units.
+        dropout: Fraction of the inputs dropped, per step (and per gate with recurrent dropout).
+        recurrent_dropout: Fraction of the previous hidden state dropped, per step and gate.
+        seed: Seed of the masks' generator; None takes it from Keras' global seed.
+        **kwargs: Any other ``keras.layers.LSTM`` argument (``return_sequences``,
+            ``go_backwards``, ...).
+    """
+
+    def _per_gate_loop(self, inputs: Any, initial_state: Any) -> tuple[Any, Any, list[Any]]:
         """Keras 2's ``implementation=1`` step, with new per-gate masks at every step.
+
+        ``inputs`` is time-major, ``(steps, batch, features)``, in the order of processing.
 
         Every product is a plain 2-D matrix product, one per gate: XLA on a CPU runs a
         gate-batched product (``einsum("btgf,fgu->btgu")``) about 3x slower than four plain ones,
         and this loop is most of a sampled trial's training time (benchmarks/README.md).
         """
         cell = self.cell
-        batch, steps, features = ops.shape(sequences)
+        steps, batch, features = ops.shape(inputs)
         units = self.units
         # One random call per kind of mask, drawn time-major as the loop reads them.
         x_masks = None
@@ -120,7 +179,6 @@ class Keras2LSTM(keras.layers.LSTM):
         biases = ops.split(cell.bias, GATES) if cell.use_bias else [None] * GATES
         # Every gate sees its own dropped copy of the input; project all steps at once, outside
         # the loop (the loop then only does the recurrent products).
-        inputs = ops.transpose(sequences, (1, 0, 2))  # (steps, batch, features)
         z_x = []
         for gate in range(GATES):
             x = inputs if x_masks is None else inputs * x_masks[:, gate]
@@ -170,15 +228,6 @@ class Keras2LSTM(keras.layers.LSTM):
             and self.cell.activation is keras.activations.tanh
             and self.cell.recurrent_activation is keras.activations.sigmoid
         )
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(
-            dropout=self.step_dropout,
-            recurrent_dropout=self.step_recurrent_dropout,
-            seed=self.mask_seed,
-        )
-        return config
 
 
 #: Random bits per mask entry on JAX: two entries per 32-bit random word.

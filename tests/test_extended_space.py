@@ -87,7 +87,9 @@ def test_config_keys_tell_every_extended_choice_apart_and_round_trip() -> None:
         ModelConfig(8, 8, cell="lstm", bidirectional=False, readout="max", learning_rate=1e-3),
         ModelConfig(8, 8, cell="lstm", bidirectional=False, readout="mean", learning_rate=1e-3),
         ModelConfig(8, 8, cell="lstm", bidirectional=False, readout="last", learning_rate=2e-4),
-        ModelConfig(8, 8, cell="lstm", bidirectional=False, readout="last", learning_rate=2.0001e-4),
+        ModelConfig(
+            8, 8, cell="lstm", bidirectional=False, readout="last", learning_rate=2.0001e-4
+        ),  # noqa: E501
     ]
     keys = [config_key(v.as_params()) for v in variants]
     assert len(set(keys)) == len(keys), keys
@@ -163,7 +165,8 @@ def test_each_choice_builds_the_layers_it_names(style: str) -> None:
         assert last.return_sequences  # the pooling reads every step's state
     plain = build_model(ModelConfig(8, 8, 2), dropout_style=style)
     assert _count(plain, keras.layers.GlobalMaxPooling1D) == 0
-    assert not [la for la in plain.layers if isinstance(la, keras.layers.LSTM)][-1].return_sequences
+    (last,) = [la for la in plain.layers if isinstance(la, keras.layers.LSTM)][-1:]
+    assert not last.return_sequences
 
 
 def test_the_configurations_learning_rate_wins_over_the_settings() -> None:

@@ -119,7 +119,8 @@ def _with_param(frame: pd.DataFrame, param: str) -> pd.DataFrame:
     done = complete(frame)
     if param not in done:
         return done.iloc[0:0]
-    return done[~done[param].map(is_missing)]
+    # As bools: an empty object-typed mask would select columns, not rows.
+    return done[~done[param].map(is_missing).astype(bool)]
 
 
 def group_table(param: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -199,7 +200,7 @@ def _confirmed(param: str, repeats: pd.DataFrame | None) -> list[str]:
     """Which values the configurations repeated with at least two seeds hold, and their means."""
     if repeats is None or repeats.empty or param not in repeats:
         return []
-    repeated = repeats[(repeats["repeats"] >= 2) & ~repeats[param].map(is_missing)]
+    repeated = repeats[(repeats["repeats"] >= 2) & ~repeats[param].map(is_missing).astype(bool)]
     if repeated.empty:
         return []
     labels = group_labels(param, repeated[param])
@@ -229,9 +230,11 @@ def _basis(param: str, frame: pd.DataFrame) -> str:
     pruned = int((frame["state"] == "PRUNED").sum()) - capped
     failed = int((frame["state"] == "FAIL").sum())
     at = param_text(param, NOTEBOOK_CHOICES[param])
-    text = (
-        f"This section reads the whole study, {_count(len(done), 'complete trial')} grouped by "
-        f"{param} ({notebook} of them the notebook's configurations, all at its {param} {at})"
+    trials = _count(len(done), "complete trial")
+    text = f"This section reads the whole study, {trials} grouped by {param}"
+    if notebook:
+        text += f" ({notebook} of them the notebook's configurations, all at its {param} {at})"
+    text += (
         f"; {_count(pruned, 'pruned trial')} {'is' if pruned == 1 else 'are'} left out, their "
         "accuracy being of fewer epochs"
     )

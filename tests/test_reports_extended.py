@@ -251,6 +251,24 @@ def test_a_value_no_trial_tried_is_listed_and_said() -> None:
     assert "lstm 71.00% (2 trials); gru 71.00% (1 trial)" in cell.findings[0]
 
 
+@pytest.mark.parametrize("states", [[], [TrialState.PRUNED, TrialState.FAIL]])
+def test_an_extended_study_without_complete_trials_says_so(tmp_path: Path, states) -> None:
+    study = optuna.create_study(direction="maximize")
+    study.set_user_attr("config", {"space": "extended"})
+    config = ModelConfig(8, 8, 1, 0.0, 0.0, "gru", True, "max", 0.002)
+    for state in states:
+        add(study, config, 0.5 if state == TrialState.PRUNED else None, state=state)
+    data = build_report(study, tmp_path, ["png"])
+    assert [c.param for c in data.choices] == list(EXTENDED_PARAMS)
+    for choice in data.choices:
+        assert choice.findings == [f"{choice.param}: no complete trial has it yet."]
+        assert choice.table["trials"].sum() == 0
+        assert choice.basis.startswith(
+            f"This section reads the whole study, 0 complete trials grouped by {choice.param};"
+        )
+    assert ("1 pruned trial is left out" in data.choices[0].basis) == bool(states)
+
+
 def test_the_confirmed_configurations_are_set_out_by_value() -> None:
     study = extended_study()
     confirm_study(study, 0.845)

@@ -16,9 +16,20 @@ import optuna
 import pandas as pd
 
 from reports import analysis, importance, plots, reference, render, repeats, reproduction
+from reports.choices import ChoiceSection, choice_sections
 from reports.findings import ALPHA, AxisSection, axis_sections
 from reports.load import load_confirm_study, load_sibling
-from reports.tables import baseline_table, complete, counts_text, study_frame
+from reports.tables import (
+    baseline_table,
+    complete,
+    counts_text,
+    param_text,
+    param_view,
+    shown_columns,
+    shown_params,
+    study_frame,
+)
+from search_spaces.keys import EXTENDED_PARAMS, NOTEBOOK_PARAMS
 
 
 class ReportData(NamedTuple):
@@ -37,6 +48,10 @@ class ReportData(NamedTuple):
     #: accuracy is test accuracy, so its report ranks nothing (no axis sections, no best trial).
     is_reproduction: bool = False
     confirmed: dict[str, Any] | None = None
+    #: The search space the study recorded (``--space``): ``"notebook"`` or ``"extended"``.
+    space: str = "notebook"
+    #: One section per extended-space param the study has (none for a notebook study).
+    choices: tuple[ChoiceSection, ...] = ()
 
 
 def compute(
@@ -71,6 +86,10 @@ def compute(
     confirmed = study.user_attrs.get("confirmed_best")
     if not confirmed and confirm is not None:
         confirmed = repeats.confirmed_best(frame, study_frame(confirm))
+    space = search_space(study)
+    # An extended study reads its further axes from its trials; a notebook study has none (an
+    # old report of one never grows empty sections).
+    extended = [p for p in EXTENDED_PARAMS if space != "notebook" or p in shown_params(frame)]
     return ReportData(
         frame=frame,
         baseline=baseline_table(frame, summary),
@@ -87,7 +106,15 @@ def compute(
         references=reference.reference_table(study),
         is_reproduction=own,
         confirmed=confirmed or None,
+        space=space,
+        choices=() if own else tuple(choice_sections(frame, extended, summary)),
     )
+
+
+def search_space(study: optuna.Study) -> str:
+    """The search space the study recorded (``--space``; ``"notebook"`` for older studies)."""
+    config = study.user_attrs.get("config") or {}
+    return str(config.get("space", "notebook"))
 
 
 def is_reproduction(study: optuna.Study) -> bool:
@@ -118,7 +145,7 @@ def build_report(
     """
     out.mkdir(parents=True, exist_ok=True)
     data = compute(study, load_confirm_study(study), reproduction_of(study), importance_settings)
-    data.frame.to_csv(out / "trials.csv", index=False)
+    shown_columns(data.frame).to_csv(out / "trials.csv", index=False)
     if not data.is_reproduction:  # its figures would rank test accuracy as validation
         plots.save_figures(out, study, data.frame, data.importances, formats)
     doc = document(study, data)
@@ -144,6 +171,13 @@ def findings_markdown(study: optuna.Study, data: ReportData) -> str:
             f"### {section.axis.title}",
             *(f"- {s}" for s in section.findings),
             f"- {section.basis}",
+            "",
+        ]
+    for choice in data.choices:
+        lines += [
+            f"### {choice.title}",
+            *(f"- {s}" for s in choice.findings),
+            f"- {choice.basis}",
             "",
         ]
     if not data.is_reproduction:  # its "validation" accuracy is test accuracy: rank nothing
@@ -262,6 +296,12 @@ def document(study: optuna.Study, data: ReportData) -> render.Report:
         doc.table(section.controlled)
         doc.subheading("All complete trials along this axis")
         doc.table(section.study)
+    for choice in data.choices:
+        doc.heading(f"Axis: {choice.title}")
+        doc.paragraph(choice.basis)
+        doc.bullets(choice.findings)
+        doc.subheading(f"All complete trials by {choice.param}")
+        doc.table(choice.table)
     doc.heading("Parameter importances")
     imp = data.importances
     doc.paragraph(_importance_method(imp))
@@ -277,8 +317,9 @@ def document(study: optuna.Study, data: ReportData) -> render.Report:
     for cost in analysis.COSTS:
         front = done[analysis.pareto_mask(done, cost)].sort_values(cost)
         doc.subheading(f"Validation accuracy vs {plots.COST_LABELS[cost]}")
-        doc.table(front[["number", "source", *_params(), "n_params", "train_seconds",
-                         "val_accuracy", "test_accuracy"]])  # fmt: skip
+        params = shown_params(frame)
+        doc.table(param_view(front[["number", "source", *params, "n_params", "train_seconds",
+                                    "val_accuracy", "test_accuracy"]], params))  # fmt: skip
     doc.figure("pareto", "Pareto fronts (red) of validation accuracy vs parameters and time")
     doc.heading("Optimization history and slices")
     doc.figure("history", "Validation accuracy per trial and best so far")
@@ -378,12 +419,6 @@ def importance_lines(data: ReportData) -> list[str]:
     return lines
 
 
-def _params() -> list[str]:
-    from reports.tables import PARAMS
-
-    return list(PARAMS)
-
-
 def _study_facts(
     study: optuna.Study,
     frame: pd.DataFrame,
@@ -405,6 +440,11 @@ def _study_facts(
             )
         )
     facts = [watched, "trials: " + counts_text(frame)]
+    if str(config.get("space", "notebook")) != "notebook":
+        facts.append(
+            f"search space: {config['space']} (the notebook's axes, and the recurrent cell, "
+            "direction, readout and learning rate)"
+        )
     if config:
         data_keys = ("data", "max_features", "maxlen", "val_split", "limit_train", "limit_test")
         facts.append("data: " + ", ".join(f"{k}={config.get(k)}" for k in data_keys))
@@ -427,7 +467,10 @@ def _study_facts(
     done = complete(frame)
     if not done.empty and not reproduction:
         best = done.loc[done["val_accuracy"].idxmax()]
-        params = ", ".join(f"{p}={render.cell(best[p])}" for p in _params())
+        params = ", ".join(
+            f"{p}={render.cell(best[p]) if p in NOTEBOOK_PARAMS else param_text(p, best[p])}"
+            for p in shown_params(frame)
+        )
         seeds = (
             f" ± {best['val_accuracy_std']:.4f} (mean ± std of {int(best['repeats'])} seeds)"
             if best["repeats"] >= 2 and not math.isnan(best["val_accuracy_std"])
@@ -455,7 +498,7 @@ def _reference_finding(data: ReportData) -> str | None:
     # A reproduction's "validation" is the test set: it has no best RNN to set beside anything.
     if data.references is None or data.is_reproduction:
         return None
-    return reference.finding(data.frame, data.repeats, data.references, data.confirmed)
+    return reference.finding(data.frame, data.repeats, data.references, data.confirmed, data.space)
 
 
 def _baseline_view(table: pd.DataFrame, references: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -509,7 +552,8 @@ def _reproduction_view(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _repeats_view(summary: pd.DataFrame) -> pd.DataFrame:
-    view = summary[["source", *_params(), "repeats", "n_params", "train_seconds"]].copy()
+    shown = shown_params(summary)
+    view = param_view(summary[["source", *shown, "repeats", "n_params", "train_seconds"]], shown)
     view.insert(
         len(view.columns), "val acc", [_pm(m, s) for m, s in zip(
             summary["val_mean"], summary["val_std"], strict=True)]

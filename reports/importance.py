@@ -24,8 +24,14 @@ So each parameter's importance comes with:
   parameters (median 0.0077 against 0.0008-0.0017 on a 39-trial synthetic study), so the max
   floor is ``layers``' floor for everyone and hides a real effect of ``units`` (family-wise p
   0.23 with max, 0.065 with min-p, on the same study). Min-p needs enough permutations for its
-  resolution: with five parameters about 150 at least (fewer give an infinite floor, said so);
-  the default is 300. ``p_single`` is the parameter's own, unadjusted permutation p-value.
+  resolution: with five parameters about 150 at least, with the extended space's nine about 200
+  (the smallest family-wise p-value is about (1 + parameters) / (1 + permutations); fewer give
+  an infinite floor, said so); the default is 300. ``p_single`` is the parameter's own,
+  unadjusted permutation p-value.
+
+The importances are of the parameters every judged trial has: a notebook study's five, an
+extended study's nine (``--space extended``: its cell, direction and readout are categorical
+distributions, which both Optuna evaluators judge as they are; tests/test_reports_extended.py).
 
 A parameter under the floor is "not distinguishable from noise": its rank among the others is
 not a finding. The unnormalized importance is compared, as normalizing to a sum of 1 hides how

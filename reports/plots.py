@@ -117,6 +117,7 @@ def static_figure(
     for ax in fig.axes:
         if ax.get_xscale() == "log":
             _readable_log_ticks(ax)  # narrow log ranges get colliding 4x10^0 ... labels
+        _unquoted_ticks(ax)
     return fig
 
 
@@ -133,6 +134,7 @@ def interactive_figure(
         return _importance_plotly(imp)
     fig = _draw_with_optuna(optuna_plotly, name, study)
     assert isinstance(fig, go.Figure)
+    _unquoted_categories(fig)
     if name == "history":
         _reference_lines_plotly(fig, reference_table(study))
     return fig
@@ -276,6 +278,30 @@ def _complete_trials(study: optuna.Study) -> list[FrozenTrial]:
 def _params(done: list[FrozenTrial]) -> list[str]:
     """The search-space parameters the complete trials have (Optuna refuses any other)."""
     return [p for p in PARAMS if any(p in t.params for t in done)]
+
+
+def _unquote(text: str) -> str:
+    """``'gru'`` as ``gru``: Optuna's slice plot quotes string choices (``repr``)."""
+    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == "'" else text
+
+
+def _unquoted_categories(fig: go.Figure) -> None:
+    """Writes a categorical param's values as its axis' categories are written (``gru``).
+
+    Optuna's plotly slice names the categories ``gru`` but places the points at ``'gru'``,
+    which plotly then shows as further, quoted categories.
+    """
+    for trace in fig.data:
+        xs = getattr(trace, "x", None)
+        if xs is not None and len(xs) and all(isinstance(x, str) for x in xs):
+            trace.x = [_unquote(x) for x in xs]
+
+
+def _unquoted_ticks(ax: Axes) -> None:
+    """The matplotlib twin of ``_unquoted_categories``: tick labels ``gru``, not ``'gru'``."""
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    if any(_unquote(t) != t for t in labels):
+        ax.set_xticks(ax.get_xticks(), [_unquote(t) for t in labels])
 
 
 def _figure_of(axes: Any) -> Figure:

@@ -4,7 +4,9 @@
 bag of bigrams: ``study.training.reference``) as the user attribute ``reference_models``. Here that
 attribute becomes a table (``reference_table``), and one finding (``finding``) says how far the
 best RNN lies above or below the best of them on test accuracy and whether that is beyond noise
-(``compare`` holds the rule). No scikit-learn and no Keras: this only reads what was stored.
+(``compare`` holds the rule). In an extended study (``--space extended``) that sentence answers the
+question the extended space asks, whether any RNN design it holds beats a bag of bigrams, and
+names the RNN's configuration. No scikit-learn and no Keras: this only reads what was stored.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import optuna
 import pandas as pd
 from scipy import stats
 
-from reports.tables import complete
+from reports.tables import complete, config_text
+from search_spaces.keys import row_params
 
 #: The study user attribute ``study.reference_runs`` writes.
 ATTR = "reference_models"
@@ -81,6 +84,7 @@ def best_rnn(
     frame: pd.DataFrame,
     repeats: pd.DataFrame | None,
     confirmed: dict[str, Any] | None = None,
+    space: str = "notebook",
 ) -> BestRnn | None:
     """The best RNN, chosen on validation accuracy only.
 
@@ -91,6 +95,9 @@ def best_rnn(
         confirmed: The report's confirmed answer (``repeats.confirmed_best``, the record its
             headline quotes), or None. When it has a test mean it is the best RNN, so that the
             reference sentence and the headline never name two configurations.
+        space: The study's search space (``"notebook"`` or ``"extended"``). An extended
+            study's description names the configuration (``tables.config_text``): which cell,
+            direction, readout and learning rate won is part of the answer.
 
     Returns:
         The confirmed answer; else the configuration with the best validation mean when
@@ -101,6 +108,8 @@ def best_rnn(
         runs = int(confirmed["repeats"])
         source = confirmed.get("source_trial")
         which = f"trial #{source}'s configuration" if source is not None else "its configuration"
+        if space != "notebook" and confirmed.get("params"):
+            which += f" ({config_text(confirmed['params'])})"
         return BestRnn(
             description=f"the confirmed best, {which}, mean of {runs} seeds",
             test_accuracy=float(confirmed["test_mean"]),
@@ -127,8 +136,12 @@ def best_rnn(
     if done.empty:
         return None
     row = done.loc[done["val_accuracy"].astype(float).idxmax()]
+    which = f"#{int(row['number'])}"
+    params = row_params(row) if space != "notebook" else None
+    if params:
+        which += f" ({config_text(params)})"
     return BestRnn(
-        description=f"the best trial by validation, #{int(row['number'])}, a single run",
+        description=f"the best trial by validation, {which}, a single run",
         test_accuracy=float(row["test_accuracy"]),
         test_std=math.nan,
         runs=1,
@@ -172,10 +185,16 @@ def finding(
     repeats: pd.DataFrame | None,
     references: pd.DataFrame,
     confirmed: dict[str, Any] | None = None,
+    space: str = "notebook",
 ) -> str | None:
-    """One sentence: the best RNN (``best_rnn``) against the best reference model, or None."""
+    """One sentence: the best RNN (``best_rnn``) against the best reference model, or None.
+
+    In an extended study (``space="extended"``) the sentence opens with the question that
+    space is searched to answer and its answer: "Yes" (the RNN is above, beyond noise), "No"
+    (below, beyond noise) or "Not beyond noise".
+    """
     reference = best_reference(references)
-    rnn = best_rnn(frame, repeats, confirmed)
+    rnn = best_rnn(frame, repeats, confirmed, space)
     if reference is None or rnn is None:
         return None
     c = compare(rnn, reference)
@@ -190,6 +209,15 @@ def finding(
         else f"the sampling of the {int(reference['n_test']):,} test reviews only; one run "
         "measures no seed spread"
     )
+    if space != "notebook":
+        answer = "Not beyond noise" if c.within_noise else ("Yes" if c.diff > 0 else "No")
+        return (
+            f"Can any RNN design of the {space} space beat the best reference model, "
+            f"{reference['label']}? {answer}: on test accuracy the best {space}-space RNN "
+            f"({rnn.description}: {_acc(rnn)}) is {where} {reference['label']} "
+            f"({float(reference['test_accuracy']):.4f}, chosen on validation), {noise} (95 % "
+            f"interval of the difference ± {100 * c.half_width:.2f} pp, covering {covers})."
+        )
     return (
         f"On test accuracy the best RNN ({rnn.description}: {_acc(rnn)}) is {where} the best "
         f"reference model, {reference['label']} ({float(reference['test_accuracy']):.4f}, "

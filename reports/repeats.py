@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from reports.tables import PARAMS, complete, config_key
+from reports.tables import PARAMS, complete, config_key, config_text
 from search_spaces.keys import row_params
 
 
@@ -162,11 +162,13 @@ def confirmed_text(record: dict[str, Any]) -> str:
     """One line for a ``confirmed_best`` record.
 
     E.g. ``confirmed best: trial #32 (units=31, ...): validation 0.8201 ± 0.0020, test 0.8255 ±
-    0.0011 (3 seeds); its single run: 0.8236 / 0.8242``.
+    0.0011 (3 seeds); its single run: 0.8236 / 0.8242``. An extended configuration names its
+    choices first (``trial #40 (GRU, bidirectional, mean readout, learning rate 0.00213;
+    units=31, ...)``: ``tables.config_text``).
     """
     source = record.get("source_trial")
     name = "a configuration" if source is None else f"trial #{source}"
-    params = ", ".join(f"{k}={_shown(v)}" for k, v in record["params"].items())
+    params = config_text(record["params"])
     text = (
         f"confirmed best: {name} ({params}): validation "
         f"{_pm(record['val_mean'], record['val_std'])}, test "
@@ -188,7 +190,3 @@ def _pm(mean: float | None, std: float | None) -> str:
 
 def _num(value: float | None) -> str:
     return "—" if value is None else f"{value:.4f}"
-
-
-def _shown(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)

@@ -7,6 +7,7 @@ Everything here is computed from stored trials only, so it can be tested on stud
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import optuna
@@ -15,7 +16,13 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from search_spaces.baseline import BASELINE_GRID
-from search_spaces.keys import PARAMS, config_key  # shared with study/; reports use them from here
+from search_spaces.keys import (  # shared with study/; reports use them from here
+    EXTENDED_PARAMS,
+    NOTEBOOK_PARAMS,
+    PARAMS,
+    config_key,
+    is_missing,
+)
 from search_spaces.lstm import ALL_DISTRIBUTIONS
 
 #: Measurement columns read from the trials' user attributes.
@@ -31,7 +38,8 @@ MEASURES: tuple[str, ...] = (
     "test_accuracy_std",
     "over_cost_cap",
 )
-#: Columns of ``trials_frame``, in order (``trials.csv`` has exactly these).
+#: Columns of ``trials_frame``, in order (``trials.csv`` has these, less the extended space's
+#: params no trial has: ``shown_columns``).
 COLUMNS: tuple[str, ...] = (
     "number",
     "state",
@@ -106,6 +114,84 @@ def _number(value: Any) -> float:
     except (TypeError, ValueError):
         return math.nan
     return number if math.isfinite(number) else math.nan
+
+
+def shown_params(frame: pd.DataFrame) -> list[str]:
+    """The params a report shows for these rows, in table order.
+
+    The notebook's always; the extended space's (``cell``, ``bidirectional``, ``readout``,
+    ``learning_rate``) only when some row has a value for them, so that a notebook study's
+    tables and ``trials.csv`` have no empty columns for axes it never searched.
+    """
+    present = [p for p in EXTENDED_PARAMS if p in frame and not frame[p].map(is_missing).all()]
+    return [*NOTEBOOK_PARAMS, *present]
+
+
+def shown_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame without the extended params no row has (what ``trials.csv`` holds)."""
+    absent = [p for p in EXTENDED_PARAMS if p in frame and p not in shown_params(frame)]
+    return frame.drop(columns=absent)
+
+
+def param_text(name: str, value: Any) -> str:
+    """A param's value for a reader: ``64``, ``0.25``, ``gru``, ``True``, ``0.00123``.
+
+    The learning rate, a log-scale value, gets 3 significant digits; other floats are shown
+    compactly (``%g`` after rounding to 4 digits); a missing value is an em dash.
+    """
+    if is_missing(value):
+        return "—"
+    if name == "learning_rate":
+        return f"{float(value):.3g}"
+    if isinstance(value, bool | str):
+        return str(value)
+    number = float(value)
+    return str(int(number)) if number.is_integer() else f"{number:.4g}"
+
+
+#: How ``config_text`` names the extended space's choices.
+_CHOICE_WORDS: dict[str, dict[Any, str]] = {
+    "cell": {"lstm": "LSTM", "gru": "GRU"},
+    "bidirectional": {False: "forward only", True: "bidirectional"},
+    "readout": {"last": "last-state readout", "max": "max readout", "mean": "mean readout"},
+}
+
+
+def config_text(params: Mapping[str, Any]) -> str:
+    """A configuration for a sentence.
+
+    A notebook configuration reads ``units=64, embedding_dim=32, layers=1, dropout=0.2,
+    recurrent_dropout=0.1``; an extended one says its choices first, in words: ``GRU,
+    bidirectional, mean readout, learning rate 0.00213; units=64, ...``. Floats get 3
+    significant digits.
+    """
+    plain = [f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
+             if k not in EXTENDED_PARAMS]  # fmt: skip
+    words = []
+    for name in EXTENDED_PARAMS:
+        value = params.get(name)
+        if is_missing(value):
+            continue
+        if name == "learning_rate":
+            words.append(f"learning rate {param_text(name, value)}")
+        else:
+            words.append(_CHOICE_WORDS[name].get(value, f"{name}={value}"))
+    if not words:
+        return ", ".join(plain)
+    return "; ".join(part for part in (", ".join(words), ", ".join(plain)) if part)
+
+
+def param_view(frame: pd.DataFrame, params: list[str]) -> pd.DataFrame:
+    """``frame`` with the extended params' values as display text (``param_text``).
+
+    The notebook's numeric params keep their numbers (the renderer formats them as before);
+    the learning rate becomes 3 significant digits, the choices their names.
+    """
+    out = frame.copy()
+    for name in params:
+        if name in EXTENDED_PARAMS and name in out:
+            out[name] = [param_text(name, v) for v in out[name]]
+    return out
 
 
 def study_frame(study: optuna.Study) -> pd.DataFrame:

@@ -10,11 +10,15 @@ from optuna.trial import TrialState, create_trial
 
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.config import ModelConfig
-from search_spaces.lstm import DISTRIBUTIONS
+from search_spaces.lstm import ALL_DISTRIBUTIONS
 
 
 def n_params(config: ModelConfig) -> int:
-    """The Keras parameter count of the project's model (embedding, LSTM stack, dense)."""
+    """The Keras parameter count of the project's model (embedding, LSTM stack, dense).
+
+    Of an extended configuration, approximately: GRU and bidirectional layers are counted as
+    LSTM ones, and the dense layer reads the last layer's units.
+    """
     count = 1000 * config.embedding_dim
     width = config.embedding_dim
     for _ in range(config.layers):
@@ -58,7 +62,8 @@ def add(
             value=None if isinstance(value, list) else value,
             values=value if isinstance(value, list) else None,
             params=config.as_params(),
-            distributions=dict(DISTRIBUTIONS),
+            # A notebook configuration's five, an extended one's nine (``as_params``).
+            distributions={p: ALL_DISTRIBUTIONS[p] for p in config.as_params()},
             user_attrs=attrs,
             intermediate_values=intermediate,
         )
@@ -66,17 +71,23 @@ def add(
 
 
 def add_baselines(
-    study: optuna.Study, accuracy: dict[str, float] | None = None, params_offset: int = 0
+    study: optuna.Study,
+    accuracy: dict[str, float] | None = None,
+    params_offset: int = 0,
+    extended: bool = False,
 ) -> None:
     """All 14 notebook configurations; accuracy 0.80 + 0.001 * index unless given by label.
 
     ``params_offset`` is added to each measured parameter count, so that a table putting the
     notebook's count where the measured one belongs (the two are equal for the real model) fails.
+    ``extended``: as an extended study enqueues them, with the notebook's cell, direction,
+    readout and learning rate as params.
     """
     for i, entry in enumerate(BASELINE_GRID):
         val = (accuracy or {}).get(entry.label, 0.80 + 0.001 * i)
         extra = {"n_params": n_params(entry.config) + params_offset} if params_offset else None
-        add(study, entry.config, val, baseline=entry.label, seconds=1.0 + i, extra=extra)
+        config = entry.config.with_notebook_choices() if extended else entry.config
+        add(study, config, val, baseline=entry.label, seconds=1.0 + i, extra=extra)
 
 
 def nan() -> float:

@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from reports import importance
 from reports.importance import compute_importances
-from reports.tables import PARAMS
+from reports.tables import NOTEBOOK_PARAMS as PARAMS  # a notebook study's five
 from search_spaces.lstm import DISTRIBUTIONS
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -20,7 +20,8 @@ from optuna.trial import TrialState
 
 from reports import analysis, importance, plots
 from reports.importance import ImportanceResult, compute_importances
-from reports.tables import PARAMS, study_frame
+from reports.tables import NOTEBOOK_PARAMS as PARAMS  # a notebook study's five
+from reports.tables import study_frame
 from search_spaces.config import ModelConfig
 from tests.report_studies import add, add_baselines
 

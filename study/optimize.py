@@ -94,7 +94,8 @@ def _optimize(
     print(
         f"{'created' if created else 'resuming'} study {args.study_name!r} in "
         f"{redacted(args.storage)}: "
-        f"{finished}/{args.trials} trials finished; data {data.sizes()}; backend {backend}",
+        f"{finished}/{args.trials} trials finished; data {data.sizes()}; backend {backend}; "
+        f"space {args.space}",
         file=sys.stderr,
     )
     # Once per study, before any trial or worker: the non-recurrent line the LSTMs are held to.

@@ -22,7 +22,8 @@ CONFIRM = (
 #: study.optimize ends with the confirmation of its best configurations (``CONFIRM``'s lines).
 OPTIMIZE = (
     r"(created|resuming) study '[^']+' in \S+: \d+/\d+ trials finished; "
-    r"data \{'train': \d+, 'val': \d+, 'test': \d+\}; backend (jax|tensorflow)",
+    r"data \{'train': \d+, 'val': \d+, 'test': \d+\}; backend (jax|tensorflow); "
+    r"space (notebook|extended)",
     r"reference models (\(logistic regression, (stored, )?fitted in \d+ s\)|not fitted): .*",
     PROGRESS_BAR,
     r"target reached after \d+ s",

@@ -289,6 +289,7 @@ def test_an_extended_study_runs_records_its_space_and_refuses_another(
     ]  # fmt: skip
     first = run_optimize(*flags, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
+    assert "; space extended" in first.stderr
     study = optuna.load_study(storage=f"sqlite:///{tmp_path / 's.db'}", study_name="rnn-design")
     assert study.user_attrs["config"]["space"] == "extended"
     trained = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]

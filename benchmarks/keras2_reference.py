@@ -67,11 +67,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", default=DEFAULT_DATA, help="aclImdb folder or .tar.gz")
     p.add_argument("--limit-train", type=int, default=None, help="training reviews, quick checks")
     p.add_argument("--limit-test", type=int, default=None, help="test reviews, quick checks")
-    p.add_argument("--out", type=Path, default=default_out("keras2_reference"))
+    p.add_argument(
+        "--out", type=Path, help="default benchmarks/results/keras2_reference[_gru].json"
+    )
     p.add_argument("--worker", choices=IMPLEMENTATIONS, help=argparse.SUPPRESS)
     p.add_argument("--config", help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.out is None:  # the GRU's runs never overwrite the LSTM's
+        args.out = default_out("keras2_reference" + ("_gru" if args.cell == "gru" else ""))
     for impl in args.impls.split(","):
         if impl not in IMPLEMENTATIONS:
             p.error(f"--impls: unknown {impl!r}, choose from {', '.join(IMPLEMENTATIONS)}")

@@ -23,7 +23,8 @@ from typing import Any, NamedTuple
 import pandas as pd
 from optuna.distributions import CategoricalDistribution
 
-from reports.tables import SAMPLER, complete, over_cap, param_text
+from reports.findings import count, left_out
+from reports.tables import SAMPLER, complete, param_text
 from search_spaces.config import NOTEBOOK_CHOICES
 from search_spaces.keys import is_missing
 from search_spaces.lstm import EXTENSION
@@ -174,13 +175,13 @@ def _medians(param: str, table: pd.DataFrame) -> list[str]:
     if len(tried) == 1:
         row = tried.iloc[0]
         return [
-            f"{param}: every complete trial used {row['value']} ({_count(row['trials'], 'trial')}"
+            f"{param}: every complete trial used {row['value']} ({count(row['trials'], 'trial')}"
             f"): nothing to compare."
         ]
     ranked = tried.sort_values("val_median", ascending=False, kind="stable")
     parts = []
     for _, row in ranked.iterrows():
-        text = f"{row['value']} {row['val_median']:.2%} ({_count(int(row['trials']), 'trial')}"
+        text = f"{row['value']} {row['val_median']:.2%} ({count(int(row['trials']), 'trial')}"
         if row["notebook_configs"]:
             text += f", {int(row['notebook_configs'])} of them the notebook's configurations"
         parts.append(text + ")")
@@ -211,12 +212,12 @@ def _confirmed(param: str, repeats: pd.DataFrame | None) -> list[str]:
             continue
         top = mine.loc[mine["val_mean"].astype(float).idxmax()]
         parts.append(
-            f"{label}: {_count(len(mine), 'configuration')}, best mean "
+            f"{label}: {count(len(mine), 'configuration')}, best mean "
             f"{_pm(top['val_mean'], top['val_std'])} over {int(top['repeats'])} seeds"
         )
     best = repeated.loc[repeated["val_mean"].astype(float).idxmax()]
     return [
-        f"Of the {_count(len(repeated), 'configuration')} repeated with at least two seeds "
+        f"Of the {count(len(repeated), 'configuration')} repeated with at least two seeds "
         f"(validation accuracy, mean ± std over seeds), by {param}: {'; '.join(parts)}. The "
         f"best by mean uses {param} = {param_text(param, best[param])}; these configurations "
         "also differ in their other parameters."
@@ -226,27 +227,12 @@ def _confirmed(param: str, repeats: pd.DataFrame | None) -> list[str]:
 def _basis(param: str, frame: pd.DataFrame) -> str:
     done = _with_param(frame, param)
     notebook = int((done["source"] != SAMPLER).sum())
-    capped = int(over_cap(frame).sum())
-    pruned = int((frame["state"] == "PRUNED").sum()) - capped
-    failed = int((frame["state"] == "FAIL").sum())
     at = param_text(param, NOTEBOOK_CHOICES[param])
-    trials = _count(len(done), "complete trial")
+    trials = count(len(done), "complete trial")
     text = f"This section reads the whole study, {trials} grouped by {param}"
     if notebook:
         text += f" ({notebook} of them the notebook's configurations, all at its {param} {at})"
-    text += (
-        f"; {_count(pruned, 'pruned trial')} {'is' if pruned == 1 else 'are'} left out, their "
-        "accuracy being of fewer epochs"
-    )
-    if capped:
-        text += f" (so {'is' if capped == 1 else 'are'} {capped} over the cost cap, never trained)"
-    if failed:
-        text += f", as {'is' if failed == 1 else 'are'} {failed} failed, which have none"
-    return text + "."
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+    return text + left_out(frame)
 
 
 def _pm(mean: Any, std: Any) -> str:

@@ -148,22 +148,13 @@ def _section(
     )
 
 
-def _basis(axis: Axis, frame: pd.DataFrame, controlled: pd.DataFrame) -> str:
-    done = complete(frame)
-    done = done[done[axis.param].notna()]
-    notebook = int(controlled["val_accuracy"].notna().sum())
+def left_out(frame: pd.DataFrame) -> str:
+    """The clause every section's basis ends with: the trials it leaves out, and why."""
     capped = int(over_cap(frame).sum())
     pruned = int((frame["state"] == "PRUNED").sum()) - capped
     failed = int((frame["state"] == "FAIL").sum())
     text = (
-        f"This section rests on {_count(len(done), 'complete trial')} "
-        f"({notebook} of them the notebook's {len(controlled)} configurations along this axis)"
-    )
-    if "repeats" in controlled:
-        runs = int(controlled["repeats"].fillna(0).sum())
-        text += f" and {_count(runs, 'repeated run')} of those in the confirmation study"
-    text += (
-        f"; {_count(pruned, 'pruned trial')} {'is' if pruned == 1 else 'are'} left out, "
+        f"; {count(pruned, 'pruned trial')} {'is' if pruned == 1 else 'are'} left out, "
         "their accuracy being of fewer epochs"
     )
     if capped:
@@ -173,7 +164,22 @@ def _basis(axis: Axis, frame: pd.DataFrame, controlled: pd.DataFrame) -> str:
     return text + "."
 
 
-def _count(n: int, noun: str) -> str:
+def _basis(axis: Axis, frame: pd.DataFrame, controlled: pd.DataFrame) -> str:
+    done = complete(frame)
+    done = done[done[axis.param].notna()]
+    notebook = int(controlled["val_accuracy"].notna().sum())
+    text = (
+        f"This section rests on {count(len(done), 'complete trial')} "
+        f"({notebook} of them the notebook's {len(controlled)} configurations along this axis)"
+    )
+    if "repeats" in controlled:
+        runs = int(controlled["repeats"].fillna(0).sum())
+        text += f" and {count(runs, 'repeated run')} of those in the confirmation study"
+    return text + left_out(frame)
+
+
+def count(n: int, noun: str) -> str:
+    """``n`` and the noun, plural unless ``n`` is 1 (``"3 complete trials"``)."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 

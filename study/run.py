@@ -28,7 +28,7 @@ from study.stopping import (
     TargetCallback,
     count_trials,
 )
-from study.study_setup import make_sampler, sampler_seed
+from study.study_setup import make_sampler, sampler_seed, startup_trials
 from study.training.backend import select_backend
 from study.training.data import Dataset
 from study.workers import (
@@ -83,7 +83,7 @@ def use_process_sampler(args: argparse.Namespace, study: optuna.Study) -> int:
         The sampler's seed, which every trial of this process records as ``sampler_seed``.
     """
     seed = process_sampler_seed(args, started=started_trials(study))
-    study.sampler = make_sampler(seed)
+    study.sampler = make_sampler(seed, startup_trials(study))
     return seed
 
 

@@ -302,3 +302,34 @@ def test_an_extended_study_runs_records_its_space_and_refuses_another(
     assert again.returncode == 2 and again.stderr.strip().count("\n") == 0
     assert "--space extended (stored) vs notebook (now)" in again.stderr
     assert _dump(tmp_path / "s.db") == before
+
+
+def test_the_extended_space_samples_its_new_axes_after_the_notebooks_grid() -> None:
+    # The grid sits at one value of each new axis; TPE fed only the grid kept proposing it.
+    from study.study_setup import (
+        EXTENDED_STARTUP_TRIALS,
+        STARTUP_TRIALS,
+        enqueue_baseline,
+        make_sampler,
+        startup_trials,
+    )
+
+    notebook = optuna.create_study(direction="maximize")
+    enqueue_baseline(notebook)
+    assert startup_trials(notebook) == STARTUP_TRIALS
+
+    study = optuna.create_study(direction="maximize")
+    study.set_user_attr("config", {"space": "extended"})
+    enqueue_baseline(study)
+    assert startup_trials(study) == 14 + EXTENDED_STARTUP_TRIALS
+    study.sampler = make_sampler(0, startup_trials(study))
+    rng = np.random.default_rng(0)
+    proposed = []
+    for _ in range(14 + EXTENDED_STARTUP_TRIALS):
+        trial = study.ask()
+        proposed.append(EXTENDED.suggest(trial))
+        study.tell(trial, 0.8 + rng.normal(0, 0.01))  # noise: no choice is better
+    sampled = proposed[14:]
+    assert sum(c.cell == "gru" for c in sampled) >= 5
+    assert sum(bool(c.bidirectional) for c in sampled) >= 5
+    assert sum(c.readout != "last" for c in sampled) >= 5

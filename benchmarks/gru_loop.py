@@ -1,15 +1,19 @@
 """Epoch time of the notebook's dropout model with a GRU against the LSTM, each dropout style.
 
 Embedding(1000, 32) -> RNN(8) -> Dense(1, sigmoid), input dropout 0.4, recurrent dropout 0.5
-(the notebook's Part 3), trained with plain ``model.fit`` (batch 32, Adam) under JAX on the
-training reviews, one variant per process, alternating over ``--rounds``:
+(the notebook's Part 3, ``--space extended`` with ``cell`` gru or lstm), trained the way a trial
+trains it: the study's trainer (``study.training.trainer.train_repeats``, one seed, JAX) on the
+study's split of the training reviews, one variant per process, alternating over ``--rounds``:
 
-* ``keras2_lstm``: ``Keras2LSTM`` (per-step masks, hand-written backward pass);
-* ``keras2_gru``: ``Keras2GRU`` (per-step masks, JAX differentiates the scan);
-* ``keras3_lstm`` / ``keras3_gru``: Keras 3's own layers (one mask per sequence).
+* ``keras2_lstm``: ``--dropout-style keras2``, ``Keras2LSTM`` (per-step masks, hand-written
+  backward pass);
+* ``keras2_gru``: ``--dropout-style keras2``, ``Keras2GRU`` (per-step masks, JAX differentiates
+  the scan);
+* ``keras3_lstm`` / ``keras3_gru``: ``--dropout-style keras3``, Keras 3's own layers (one mask
+  per sequence).
 
-The table keeps each variant's fastest steady epoch (epochs after the first, which compiles):
-a shared machine's slow spells only ever add time.
+The table keeps each variant's fastest steady epoch (epochs after the first, which compiles;
+validation included, as in a trial): a shared machine's slow spells only ever add time.
 
     python benchmarks/gru_loop.py                                 # 4 variants, 3 epochs, 2 rounds
     python benchmarks/gru_loop.py --limit-train 5000 --rounds 1   # quick check
@@ -48,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--data", default=DEFAULT_DATA, help="aclImdb folder or .tar.gz")
     p.add_argument("--limit-train", type=int, default=None, help="training reviews")
-    p.add_argument("--limit-test", type=int, default=1000, help="test reviews (unused)")
+    p.add_argument("--limit-test", type=int, default=1000, help="test reviews (tested once)")
     p.add_argument("--out", type=Path, default=default_out("gru_loop"))
     p.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -63,45 +67,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def worker(args: argparse.Namespace) -> dict[str, Any]:
-    """One variant, in this process: the seconds of every epoch."""
+    """One variant, in this process: the seconds of every epoch, through the study's trainer."""
     os.environ["KERAS_BACKEND"] = "jax"
-    import keras
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from search_spaces import ModelConfig
+    from study.training.data import load_dataset
+    from study.training.settings import TrainSettings, even_eval_batch_size
+    from study.training.trainer import train_repeats
 
-    from study.training.data import load_notebook_protocol
-    from study.training.keras2_gru import Keras2GRU
-    from study.training.keras2_lstm import Keras2LSTM
-
-    data = load_notebook_protocol(worker_data(args))
-    layer = {
-        "keras2_lstm": Keras2LSTM,
-        "keras2_gru": Keras2GRU,
-        "keras3_lstm": keras.layers.LSTM,
-        "keras3_gru": keras.layers.GRU,
-    }[args.worker]
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input(shape=(data.x_train.shape[1],), dtype="int32"),
-            keras.layers.Embedding(1000, EMBEDDING),
-            layer(UNITS, dropout=DROPOUT, recurrent_dropout=RECURRENT),
-            keras.layers.Dense(1, activation="sigmoid"),
-        ]
+    style, cell = args.worker.split("_")
+    data = load_dataset(worker_data(args))
+    sizes = (len(data.y_val), len(data.y_test))
+    settings = TrainSettings(epochs=args.epochs, eval_batch_size=even_eval_batch_size(sizes, 1024))
+    marks: list[float] = []
+    start = time.perf_counter()
+    result = train_repeats(
+        ModelConfig(UNITS, EMBEDDING, 1, DROPOUT, RECURRENT, cell=cell),
+        data,
+        settings,
+        [0],
+        vocab_size=1000,
+        sequence_length=data.x_train.shape[1],
+        dropout_style=style,
+        on_epoch=lambda epoch, accuracies: marks.append(time.perf_counter()),
     )
-    model.compile(loss="binary_crossentropy", optimizer="adam", metrics=["accuracy"])
-    seconds: list[float] = []
-
-    class Clock(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            seconds.append(time.perf_counter() - self.start)
-
-    model.fit(
-        data.x_train, data.y_train, batch_size=32, epochs=args.epochs, verbose=0,
-        callbacks=[Clock()],
-    )  # fmt: skip
-    return {"variant": args.worker, "params": int(model.count_params()), "seconds": seconds}
+    seconds = [b - a for a, b in zip([start, *marks], marks, strict=False)]
+    return {
+        "variant": args.worker,
+        "params": result.n_params,
+        "seconds": seconds,
+        "val_accuracy": result.val_accuracy[-1][0],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                 "params": mine[0]["params"],
                 "first epoch s (fastest)": round(min(r["seconds"][0] for r in mine), 3),
                 "steady epoch s (fastest)": round(min(min(r["seconds"][1:]) for r in mine), 3),
+                "val accuracy (last round)": round(mine[-1]["val_accuracy"], 4),
             }
         )
     lstm = next((r for r in rows if r["variant"] == "keras2_lstm"), None)

@@ -30,6 +30,7 @@ from reports.tables import (
     study_frame,
 )
 from search_spaces.keys import EXTENDED_PARAMS, NOTEBOOK_PARAMS
+from search_spaces.lstm import NOTEBOOK, study_space
 
 
 class ReportData(NamedTuple):
@@ -86,7 +87,7 @@ def compute(
     confirmed = study.user_attrs.get("confirmed_best")
     if not confirmed and confirm is not None:
         confirmed = repeats.confirmed_best(frame, study_frame(confirm))
-    space = search_space(study)
+    space = study_space(study).name
     # An extended study reads its further axes from its trials; a notebook study has none (an
     # old report of one never grows empty sections).
     extended = [p for p in EXTENDED_PARAMS if space != "notebook" or p in shown_params(frame)]
@@ -109,12 +110,6 @@ def compute(
         space=space,
         choices=() if own else tuple(choice_sections(frame, extended, summary)),
     )
-
-
-def search_space(study: optuna.Study) -> str:
-    """The search space the study recorded (``--space``; ``"notebook"`` for older studies)."""
-    config = study.user_attrs.get("config") or {}
-    return str(config.get("space", "notebook"))
 
 
 def is_reproduction(study: optuna.Study) -> bool:
@@ -440,9 +435,10 @@ def _study_facts(
             )
         )
     facts = [watched, "trials: " + counts_text(frame)]
-    if str(config.get("space", "notebook")) != "notebook":
+    space = study_space(study)
+    if space is not NOTEBOOK:
         facts.append(
-            f"search space: {config['space']} (the notebook's axes, and the recurrent cell, "
+            f"search space: {space.name} (the notebook's axes, and the recurrent cell, "
             "direction, readout and learning rate)"
         )
     if config:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from search_spaces.config import NOTEBOOK_CHOICES
-from search_spaces.lstm import ALL_DISTRIBUTIONS, DISTRIBUTIONS, EXTENSION
+from search_spaces.lstm import ALL_DISTRIBUTIONS, DISTRIBUTIONS, EXTENSION, plain_value
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,10 +39,10 @@ def row_params(row: pd.Series | Mapping[str, Any]) -> dict[str, Any] | None:
     """
     if any(name not in row or is_missing(row[name]) for name in NOTEBOOK_PARAMS):
         return None
-    params = {name: _plain(name, row[name]) for name in NOTEBOOK_PARAMS}
+    params = {name: plain_value(name, row[name]) for name in NOTEBOOK_PARAMS}
     for name in EXTENDED_PARAMS:
         if name in row and not is_missing(row[name]):
-            params[name] = _plain(name, row[name])
+            params[name] = plain_value(name, row[name])
     return params
 
 
@@ -64,26 +64,14 @@ def config_key(row: pd.Series | Mapping[str, Any]) -> str:
         parts.append(f"{name}=?" if is_missing(value) else f"{name}={_text(name, value)}")
     for name in EXTENDED_PARAMS:
         value = row.get(name)
-        if is_missing(value) or _plain(name, value) == NOTEBOOK_CHOICES[name]:
+        if is_missing(value) or plain_value(name, value) == NOTEBOOK_CHOICES[name]:
             continue
         parts.append(f"{name}={_text(name, value)}")
     return " ".join(parts)
 
 
-def _plain(name: str, value: Any) -> Any:
-    """A param's value as its distribution holds it (NumPy and pandas scalars made plain)."""
-    kind = ALL_DISTRIBUTIONS[name].__class__.__name__
-    if kind == "IntDistribution":
-        return int(value)
-    if kind == "FloatDistribution":
-        return float(value)
-    if isinstance(value, str):
-        return value
-    return bool(value) if name == "bidirectional" else value
-
-
 def _text(name: str, value: Any) -> str:
-    plain = _plain(name, value)
+    plain = plain_value(name, value)
     if name == "learning_rate":
         return f"{plain:.6g}"  # a log-scale value: significant digits, not decimals
     if isinstance(plain, float):

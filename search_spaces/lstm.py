@@ -94,6 +94,16 @@ def get_space(name: str) -> SearchSpace:
     return SPACES[name]
 
 
+def study_space(study: optuna.Study) -> SearchSpace:
+    """The search space a study recorded (``config["space"]``; the notebook's for older studies).
+
+    ``study.optimize`` refuses to resume a study with another ``--space``, so every trial of a
+    study belongs to this space; the commands, the confirmation and the reports all read it here.
+    """
+    config = study.user_attrs.get("config") or {}
+    return get_space(str(config.get("space", NOTEBOOK.name)))
+
+
 def suggest_params(trial: optuna.trial.BaseTrial) -> ModelConfig:
     """Asks the trial for one configuration of the notebook space (``NOTEBOOK.suggest``)."""
     return NOTEBOOK.suggest(trial)
@@ -101,19 +111,20 @@ def suggest_params(trial: optuna.trial.BaseTrial) -> ModelConfig:
 
 def config_from_params(params: Mapping[str, Any]) -> ModelConfig:
     """The configuration a trial's params describe (notebook or extended space)."""
-    extended = {name: params[name] for name in EXTENSION if name in params}
-    if "bidirectional" in extended:
-        extended["bidirectional"] = bool(extended["bidirectional"])
-    if "learning_rate" in extended:
-        extended["learning_rate"] = float(extended["learning_rate"])
-    return ModelConfig(
-        units=int(params["units"]),
-        embedding_dim=int(params["embedding_dim"]),
-        layers=int(params["layers"]),
-        dropout=float(params["dropout"]),
-        recurrent_dropout=float(params["recurrent_dropout"]),
-        **extended,
-    )
+    names = [*DISTRIBUTIONS, *(name for name in EXTENSION if name in params)]
+    return ModelConfig(**{name: plain_value(name, params[name]) for name in names})
+
+
+def plain_value(name: str, value: Any) -> Any:
+    """A param's value as its distribution holds it (NumPy and pandas scalars made plain)."""
+    dist = ALL_DISTRIBUTIONS[name]
+    if isinstance(dist, IntDistribution):
+        return int(value)
+    if isinstance(dist, FloatDistribution):
+        return float(value)
+    if isinstance(value, str):
+        return value
+    return bool(value) if name == "bidirectional" else value
 
 
 def _suggest(trial: optuna.trial.BaseTrial, name: str, dist: BaseDistribution) -> Any:

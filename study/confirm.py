@@ -34,6 +34,7 @@ from reports.repeats import confirmed_best, confirmed_text
 from reports.tables import complete, study_frame
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.keys import config_key, row_params
+from search_spaces.lstm import study_space
 from storage import StorageError, open_storage, tune_for_writing
 from study import optimize_args
 from study.cli import add_storage_arguments, command_parser, data_settings, input_error
@@ -45,7 +46,6 @@ from study.study_setup import (
     StudySetupError,
     check_settings,
     recorded_settings,
-    study_space,
 )
 from study.training.backend import select_backend
 from study.training.data import DataError, Dataset, load_dataset

@@ -17,7 +17,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from search_spaces.baseline import BASELINE_GRID
-from search_spaces.lstm import ALL_DISTRIBUTIONS, SearchSpace, get_space
+from search_spaces.lstm import ALL_DISTRIBUTIONS, NOTEBOOK, study_space
 from study.directions import name_metrics
 from study.training.seeds import derive_seed
 from study.workers import owner_id
@@ -104,7 +104,7 @@ def startup_trials(study: optuna.Study) -> int:
     and 12 bidirectional of 258 proposals over three seeds). So the extended space's random
     start-up comes after the grid: ``EXTENDED_STARTUP_TRIALS`` more, whatever the grid holds.
     """
-    if study_space(study).name == "notebook":
+    if study_space(study) is NOTEBOOK:
         return STARTUP_TRIALS
     trials = study.get_trials(deepcopy=False)
     grid = {t.user_attrs["baseline"] for t in trials if "baseline" in t.user_attrs}
@@ -221,11 +221,6 @@ def open_study(
     if baseline:
         enqueue_baseline(study)
     return study, True
-
-
-def study_space(study: optuna.Study) -> SearchSpace:
-    """The search space the study recorded (``--space``; the notebook's for older studies)."""
-    return get_space(str(recorded_settings(study).get("space", "notebook")))
 
 
 def enqueue_baseline(study: optuna.Study, only: Sequence[str] | None = None) -> None:

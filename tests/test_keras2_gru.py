@@ -19,7 +19,14 @@ import pytest
 from study.training.keras2_gru import Keras2GRU
 from study.training.keras2_lstm import Keras2LSTM
 from tests.conftest import ROOT
-from tests.test_keras2_lstm import _changes_over_time, _record_masks, _sigmoid
+from tests.test_keras2_lstm import (
+    _changes_over_time,
+    _record_masks,
+    _sigmoid,
+    assert_new_masks_at_every_step_in_graph_only,
+    run_tf_keras_probe,
+    with_keras_weights,
+)
 
 BATCH, STEPS, FEATURES, UNITS = 16, 12, 3, 5
 
@@ -58,16 +65,8 @@ def test_tf_keras_gru_draws_new_masks_at_every_step_inside_tf_function() -> None
         np.save("{{}}", np.stack([graph, eager]))
         """
     )
-    out = ROOT / ".pytest_cache" / "tf_keras_gru_masks.npy"
-    out.parent.mkdir(exist_ok=True)
-    subprocess.run(
-        [sys.executable, "-c", code.replace("{}", str(out))], check=True, capture_output=True
-    )
-    graph, eager = np.load(out)
-    rec_graph, inp_graph = graph[..., :UNITS], graph[..., UNITS:]
-    assert _changes_over_time(rec_graph) > 0.7  # new recurrent mask at every step, in fit
-    assert _changes_over_time(inp_graph) > 0.7  # new input mask at every step too
-    assert _changes_over_time(eager[..., :UNITS]) == 0.0  # eagerly: one mask per sequence
+    graph, eager = run_tf_keras_probe(code, "tf_keras_gru_masks.npy")
+    assert_new_masks_at_every_step_in_graph_only(graph, eager, UNITS)
     assert (graph == 0).any()  # the masks did drop something
 
 
@@ -148,11 +147,11 @@ def test_keras2_gru_input_dropout_alone_uses_one_mask_per_step(
 def test_keras2_gru_is_keras_gru_outside_training(go_backwards: bool) -> None:
     x = _sequence()
     kwargs = {"return_sequences": True, "go_backwards": go_backwards}
-    plain = keras.layers.GRU(UNITS, **kwargs)
-    ours = Keras2GRU(UNITS, dropout=0.4, recurrent_dropout=0.5, **kwargs)
-    plain.build(x.shape)
-    ours.build(x.shape)
-    ours.set_weights(plain.get_weights())
+    ours, plain = with_keras_weights(
+        Keras2GRU(UNITS, dropout=0.4, recurrent_dropout=0.5, **kwargs),
+        keras.layers.GRU(UNITS, **kwargs),
+        x,
+    )
     np.testing.assert_array_equal(np.asarray(ours(x)), np.asarray(plain(x)))
     assert ours.count_params() == plain.count_params()
 
@@ -165,11 +164,9 @@ def test_without_dropout_in_training_our_loop_is_keras_loop(cls: type, go_backwa
     x = _sequence()
     kwargs = {"return_sequences": True, "go_backwards": go_backwards}
     keras_cls = keras.layers.GRU if cls is Keras2GRU else keras.layers.LSTM
-    plain = keras_cls(UNITS, **kwargs)
-    ours = cls(UNITS, dropout=1e-9, recurrent_dropout=1e-9, **kwargs)
-    plain.build(x.shape)
-    ours.build(x.shape)
-    ours.set_weights(plain.get_weights())
+    ours, plain = with_keras_weights(
+        cls(UNITS, dropout=1e-9, recurrent_dropout=1e-9, **kwargs), keras_cls(UNITS, **kwargs), x
+    )
     np.testing.assert_allclose(np.asarray(ours(x, training=True)), np.asarray(plain(x)), atol=1e-5)
 
 

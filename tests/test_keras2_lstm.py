@@ -67,16 +67,32 @@ def test_tf_keras_draws_new_masks_at_every_step_inside_tf_function() -> None:
         np.save("{{}}", np.stack([graph, eager]))
         """
     )
-    out = ROOT / ".pytest_cache" / "tf_keras_masks.npy"
+    graph, eager = run_tf_keras_probe(code, "tf_keras_masks.npy")
+    assert_new_masks_at_every_step_in_graph_only(graph, eager, UNITS)
+
+
+def run_tf_keras_probe(code: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Runs a tf-keras probe in its own process (tf-keras and Keras 3 cannot share one).
+
+    ``code`` saves the stacked (graph, eager) outputs to the path its ``{}`` stands for.
+    """
+    out = ROOT / ".pytest_cache" / name
     out.parent.mkdir(exist_ok=True)
     subprocess.run(
         [sys.executable, "-c", code.replace("{}", str(out))], check=True, capture_output=True
     )
     graph, eager = np.load(out)
-    rec_graph, inp_graph = graph[..., :UNITS], graph[..., UNITS:]
+    return graph, eager
+
+
+def assert_new_masks_at_every_step_in_graph_only(
+    graph: np.ndarray, eager: np.ndarray, units: int
+) -> None:
+    """The probe's recurrent masks (its first ``units`` outputs) and input masks (the rest)."""
+    rec_graph, inp_graph = graph[..., :units], graph[..., units:]
     assert _changes_over_time(rec_graph) > 0.7  # new recurrent mask at every step, in fit
     assert _changes_over_time(inp_graph) > 0.7  # new input mask at every step too
-    assert _changes_over_time(eager[..., :UNITS]) == 0.0  # eagerly: one mask per sequence
+    assert _changes_over_time(eager[..., :units]) == 0.0  # eagerly: one mask per sequence
 
 
 def test_keras3_reuses_one_mask_for_every_step(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -175,24 +191,34 @@ def test_keras2_lstm_input_dropout_alone_uses_one_mask_per_step(
     )
 
 
-def test_keras2_lstm_is_keras_lstm_outside_training() -> None:
-    x = _sequence()
-    plain = keras.layers.LSTM(UNITS, return_sequences=True)
-    ours = Keras2LSTM(UNITS, dropout=0.4, recurrent_dropout=0.5, return_sequences=True)
+def with_keras_weights(
+    ours: keras.Layer, plain: keras.Layer, x: np.ndarray
+) -> tuple[keras.Layer, keras.Layer]:
+    """Both layers built for ``x``, ours holding the Keras layer's weights."""
     plain.build(x.shape)
     ours.build(x.shape)
     ours.set_weights(plain.get_weights())
+    return ours, plain
+
+
+def test_keras2_lstm_is_keras_lstm_outside_training() -> None:
+    x = _sequence()
+    ours, plain = with_keras_weights(
+        Keras2LSTM(UNITS, dropout=0.4, recurrent_dropout=0.5, return_sequences=True),
+        keras.layers.LSTM(UNITS, return_sequences=True),
+        x,
+    )
     np.testing.assert_array_equal(np.asarray(ours(x)), np.asarray(plain(x)))
     assert ours.count_params() == plain.count_params()
 
 
 def test_keras2_lstm_without_dropout_in_training_matches_keras_lstm() -> None:
     x = _sequence()
-    plain = keras.layers.LSTM(UNITS, return_sequences=True)
-    ours = Keras2LSTM(UNITS, dropout=1e-9, recurrent_dropout=1e-9, return_sequences=True)
-    plain.build(x.shape)
-    ours.build(x.shape)
-    ours.set_weights(plain.get_weights())
+    ours, plain = with_keras_weights(
+        Keras2LSTM(UNITS, dropout=1e-9, recurrent_dropout=1e-9, return_sequences=True),
+        keras.layers.LSTM(UNITS, return_sequences=True),
+        x,
+    )
     np.testing.assert_allclose(np.asarray(ours(x, training=True)), np.asarray(plain(x)), atol=1e-5)
 
 

@@ -42,10 +42,10 @@ def main() -> int:
 
     import optuna
 
-    from study.objective import Objective, trial_errors
-    from study.study_setup import enqueue_baseline
+    from study.setup.settings import enqueue_baseline
     from study.training.data import DataSettings, default_cache_dir, load_dataset
     from study.training.settings import TrainSettings
+    from study.trials.objective import Objective, trial_errors
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     data = load_dataset(

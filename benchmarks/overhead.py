@@ -1,6 +1,6 @@
 """Per-trial cost of Optuna and our bookkeeping, with a no-op training step, per storage.
 
-Each trial does what ``study.objective.Objective`` does around training, minus the training:
+Each trial does what ``study.trials.objective.Objective`` does around training, minus the training:
 TPE samples the real search space, the trial records the same user attributes, the pruning
 callback reports (and asks the median pruner) after each of 5 epochs, the CLI's callbacks count
 finished trials; the storage is opened with ``storage.open_storage`` (SQLite and PostgreSQL with
@@ -76,7 +76,7 @@ def run_study(url: str, n_trials: int) -> tuple[list[float], list[float]]:
     from optuna.trial import TrialState
 
     from storage import open_storage
-    from study.study_setup import make_pruner, make_sampler, open_study
+    from study.setup.settings import make_pruner, make_sampler, open_study
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     finished = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -114,7 +114,7 @@ def no_op_objective() -> Any:
     """
     import numpy as np
 
-    from study import objective as objective_module
+    from study.trials import objective as objective_module
     from study.training.data import Dataset
     from study.training.settings import TrainSettings
 

@@ -3,11 +3,12 @@
 The notebook path is the notebook's own code: TensorFlow backend, all 25,000 training reviews,
 ``validation_data`` = the 25,000 test reviews evaluated at batch 32 after every epoch, then
 ``model.evaluate`` on the test set at batch 32. Ours is the trainer a study trial runs
-(``study.training.trainer.train_repeats`` with one seed, as ``study.objective.Objective`` calls it
-with ``--repeats 1``): the training split, validation on the held-out split at the objective's even
-evaluation batch, the default backend (``--backend auto``; under TensorFlow the trainer runs its
-epoch-by-epoch ``model.fit`` mode), and the test set evaluated once. Each (configuration, path)
-runs in its own process, because Keras reads ``KERAS_BACKEND`` once, at import.
+(``study.training.trainer.train_repeats`` with one seed, as ``study.trials.objective.Objective``
+calls it with ``--repeats 1``): the training split, validation on the held-out split at the
+objective's even evaluation batch, the default backend (``--backend auto``; under TensorFlow the
+trainer runs its epoch-by-epoch ``model.fit`` mode), and the test set evaluated once. Each
+(configuration, path) runs in its own process, because Keras reads ``KERAS_BACKEND``
+once, at import.
 
     python benchmarks/training.py                      # 4 configs x 5 epochs x both paths
     python benchmarks/training.py --epochs 2 --configs units8,layers8 --limit-train 2000

@@ -17,7 +17,7 @@ import optuna
 from reports import importance
 from reports.load import ReportInputError, load_study_readonly
 from reports.plots import FORMATS
-from study.cli import add_storage_arguments, command_parser, input_error
+from study.setup.flags import add_storage_arguments, command_parser, input_error
 
 DEFAULT_FORMATS = "png,html"
 

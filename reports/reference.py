@@ -21,7 +21,7 @@ from scipy import stats
 from reports.tables import complete, config_text
 from search_spaces.keys import row_params
 
-#: The study user attribute ``study.reference_runs`` writes.
+#: The study user attribute ``study.setup.references`` writes.
 ATTR = "reference_models"
 COLUMNS = [
     "name", "label", "features", "n_features", "c", "val_accuracy", "test_accuracy", "test_low",

@@ -36,12 +36,17 @@ from search_spaces.baseline import BASELINE_GRID
 from search_spaces.keys import config_key, row_params
 from search_spaces.lstm import study_space
 from storage import StorageError, open_storage, tune_for_writing
-from study import optimize_args
-from study.cli import add_storage_arguments, command_parser, data_settings, input_error
-from study.directions import name_metrics
-from study.reruns import Candidate, GroupTrainer, enqueue_missing, missing, run_waiting, waiting
-from study.run import build_objective
-from study.study_setup import (
+from study.reruns.groups import (
+    Candidate,
+    GroupTrainer,
+    enqueue_missing,
+    missing,
+    run_waiting,
+    waiting,
+)
+from study.setup import optimize_flags
+from study.setup.flags import add_storage_arguments, command_parser, data_settings, input_error
+from study.setup.settings import (
     RESULT_SETTINGS,
     StudySetupError,
     check_settings,
@@ -49,6 +54,8 @@ from study.study_setup import (
 )
 from study.training.backend import select_backend
 from study.training.data import DataError, Dataset, load_dataset
+from study.trials.directions import name_metrics
+from study.workers.run import build_objective
 
 #: Added to the study's seed for the repeats, so that no repeat reuses a seed of the study's own
 #: trials (each trial's Keras seed is hashed from the study's seed and the trial's number,
@@ -299,7 +306,7 @@ def keras_trainer(settings: argparse.Namespace, data: Dataset) -> TrainerFactory
     """The trainer of confirmation runs: the study's objective, seeded apart (``SEED_OFFSET``)."""
 
     def make() -> tuple[GroupTrainer, tuple[type[Exception], ...]]:
-        from study.objective import trial_errors  # imports Keras
+        from study.trials.objective import trial_errors  # imports Keras
 
         # TensorFlow warns that its functions retrace when it trains one new model after
         # another ("5 out of the last 14 calls ... triggered tf.function retracing"): that is
@@ -329,7 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ReportInputError as exc:
         return input_error(exc)
     recorded = recorded_settings(study)
-    settings = optimize_args.parse_args(settings_argv(recorded, rest))
+    settings = optimize_flags.parse_args(settings_argv(recorded, rest))
     plan = Plan(args.top, args.repeats, baseline=not args.no_baseline)
     if not candidates(study, plan.top, plan.baseline):
         print(

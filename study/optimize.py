@@ -1,12 +1,12 @@
 """``python -m study.optimize``: run (or resume) the Optuna study over the notebook's design axes.
 
-This module wires the parts together: arguments (``study.optimize_args``) -> backend -> data ->
-storage -> study (``study.study_setup``) -> the reference models, once per study
-(``study.reference_runs``) -> trials, in this process (``study.run``) or in
-``--workers`` processes (``study.parallel``) -> the confirmation of the best configurations,
-in this process (``study.confirm.run_confirmation``) -> summary (``study.progress``). Keras is
-imported only once the backend is chosen and the inputs are known to be good, so ``--help`` and
-bad input answer at once.
+This module wires the parts together: arguments (``study.setup.optimize_flags``) -> backend
+-> data -> storage -> study (``study.setup``) -> the reference models, once per study
+(``study.setup.references``) -> trials, in this process (``study.workers.run``) or in
+``--workers`` processes (``study.workers.parallel``) -> the confirmation of the best
+configurations (``study.reruns``) -> summary (``study.workers.progress``). Keras is imported only
+once the backend is chosen and the inputs are known to be good, so ``--help`` and bad input
+answer at once.
 """
 
 from __future__ import annotations
@@ -20,17 +20,17 @@ from collections.abc import Sequence
 import optuna
 
 from storage import StorageError, open_storage, redacted, release, tune_for_writing
-from study.cli import data_settings, input_error
-from study.directions import DIRECTIONS
-from study.optimize_args import parse_args, resolved_config
-from study.parallel import run_workers
-from study.progress import print_summary
-from study.reference_runs import report_references
-from study.run import process_sampler_seed, run_worker, set_up_process
-from study.stopping import FINISHED, count_trials
-from study.study_setup import StudySetupError, make_pruner, make_sampler, open_study
+from study.setup.flags import data_settings, input_error
+from study.setup.optimize_flags import parse_args, resolved_config
+from study.setup.references import report_references
+from study.setup.settings import StudySetupError, make_pruner, make_sampler, open_study
 from study.training.data import DataError, Dataset, load_dataset
-from study.workers import exit_code, fail_stale_trials, recover_dead_trials
+from study.trials.directions import DIRECTIONS
+from study.workers.ownership import exit_code, fail_stale_trials, recover_dead_trials
+from study.workers.parallel import run_workers
+from study.workers.progress import print_summary
+from study.workers.run import process_sampler_seed, run_worker, set_up_process
+from study.workers.stopping import FINISHED, count_trials
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -28,7 +28,8 @@ from reports.tables import study_frame
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.keys import config_key
 from storage import StorageError, open_storage, release, tune_for_writing
-from study.cli import (
+from study.reruns.groups import Candidate, enqueue_missing, run_waiting, waiting
+from study.setup.flags import (
     add_data_arguments,
     add_storage_arguments,
     add_training_arguments,
@@ -38,13 +39,12 @@ from study.cli import (
     data_settings,
     input_error,
 )
-from study.directions import name_metrics
-from study.reruns import Candidate, enqueue_missing, run_waiting, waiting
-from study.run import build_objective
-from study.study_setup import StudySetupError, make_sampler, open_study
+from study.setup.settings import StudySetupError, make_sampler, open_study
 from study.training.backend import select_backend
 from study.training.data import DataError, load_notebook_protocol
-from study.workers import exit_code
+from study.trials.directions import name_metrics
+from study.workers.ownership import exit_code
+from study.workers.run import build_objective
 
 #: Added to ``--seed`` for the reproduction's trial seeds, apart from the study's and the
 #: confirmation's (``study.confirm.SEED_OFFSET``).
@@ -181,7 +181,7 @@ def _run(args: argparse.Namespace, backend: str) -> int:
 
 
 def _train(study: optuna.Study, data: Any, args: argparse.Namespace) -> int:
-    from study.objective import trial_errors  # imports Keras
+    from study.trials.objective import trial_errors  # imports Keras
 
     objective = build_objective(args, data, seed=args.seed + SEED_OFFSET, pruning=False)
     return run_waiting(study, objective, trial_errors())

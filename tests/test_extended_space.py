@@ -306,7 +306,7 @@ def test_an_extended_study_runs_records_its_space_and_refuses_another(
 
 def test_the_extended_space_samples_its_new_axes_after_the_notebooks_grid() -> None:
     # The grid sits at one value of each new axis; TPE fed only the grid kept proposing it.
-    from study.study_setup import (
+    from study.setup.settings import (
         EXTENDED_STARTUP_TRIALS,
         STARTUP_TRIALS,
         enqueue_baseline,

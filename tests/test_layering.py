@@ -15,7 +15,7 @@ HEAVY = ("keras", "tensorflow", "jax")
 ENGINE = ROOT / "study" / "training"
 #: The study modules that print report tables, so may import ``reports`` (progress: lazily, for a
 #: confirmed study's line).
-REPORT_PRINTERS = {"study.confirm", "study.reproduce", "study.progress"}
+REPORT_PRINTERS = {"study.confirm", "study.reproduce", "study.workers.progress"}
 
 
 def _modules_loaded_after(import_line: str) -> set[str]:
@@ -59,9 +59,10 @@ ENGINE_MODULES = sorted(_module_name(p) for p in ENGINE.glob("*.py"))
 @pytest.mark.parametrize(
     "module",
     ["search_spaces", "search_spaces.lstm", "search_spaces.baseline", "storage", "reports",
-     "study.study_setup", "study.directions", "study.cli", "study.optimize_args", "study.run",
-     "study.parallel", "study.stopping", "study.progress", "study.optimize", "study.confirm",
-     "study.reproduce", "study.reruns", "reports.__main__", "reports.build",
+     "study.setup.settings", "study.trials.directions", "study.setup.flags",
+     "study.setup.optimize_flags", "study.workers.run", "study.workers.parallel",
+     "study.workers.stopping", "study.workers.progress", "study.optimize", "study.confirm",
+     "study.reproduce", "study.reruns.groups", "reports.__main__", "reports.build",
      "reports.reproduction", "reports.plots", "study.training.settings", "search_spaces.keys",
      "study.training.data", "study.training.seeds", "study.training.reference"],
 )  # fmt: skip
@@ -98,10 +99,11 @@ def test_only_the_commands_that_print_report_tables_import_reports() -> None:
 
 def test_the_study_layer_imports_reports_only_in_the_commands_that_print_its_tables() -> None:
     # study.confirm and study.reproduce print report tables; everything else in study/ stands
-    # below reports/ (which may import the light study.cli).
-    modules = ("study.optimize", "study.cli", "study.optimize_args", "study.run",
-               "study.parallel", "study.stopping", "study.progress", "study.study_setup",
-               "study.directions", "study.reruns", "study.workers")  # fmt: skip
+    # below reports/ (which may import the light study.setup.flags).
+    modules = ("study.optimize", "study.setup.flags", "study.setup.optimize_flags",
+               "study.workers.run", "study.workers.parallel", "study.workers.stopping",
+               "study.workers.progress", "study.setup.settings", "study.trials.directions",
+               "study.reruns.groups", "study.workers.ownership")  # fmt: skip
     assert "reports" not in _loaded_after("\n".join(f"import {m}" for m in modules))
 
 

@@ -7,7 +7,7 @@ import warnings
 import optuna
 import pytest
 
-from study.study_setup import make_pruner, make_sampler, open_study
+from study.setup.settings import make_pruner, make_sampler, open_study
 
 
 @pytest.mark.parametrize(

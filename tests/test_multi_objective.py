@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from reports.build import compute
 from search_spaces import ModelConfig
-from study.study_setup import StudySetupError, check_compatible
+from study.setup.settings import StudySetupError, check_compatible
 from tests.report_studies import n_params
 from tests.stderr_lines import OPTIMIZE, foreign_lines
 from tests.test_optimize_cli import run_optimize

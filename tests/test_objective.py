@@ -10,7 +10,7 @@ import pytest
 from optuna.trial import TrialState
 
 from search_spaces.baseline import BASELINE_GRID
-from study.study_setup import enqueue_baseline
+from study.setup.settings import enqueue_baseline
 from study.training.data import DataSettings, load_dataset
 from study.training.settings import TrainSettings
 from study.training.trainer import train_repeats
@@ -40,7 +40,7 @@ def make_objective(
     repeats: int = 1,
     max_lstm_params: int = 0,
 ):
-    from study.objective import Objective
+    from study.trials.objective import Objective
 
     return Objective(
         data, TrainSettings(epochs=epochs, learning_rate=learning_rate), vocab_size=1000,
@@ -136,8 +136,8 @@ def sampled(config) -> dict:
 
 
 def test_a_diverged_trial_fails_even_when_the_pruner_would_prune_it(tiny_data) -> None:
-    from study.stopping import FailureGuard
     from study.training.settings import TrainingDiverged
+    from study.workers.stopping import FailureGuard
 
     # A learning rate of 1e38 makes the loss NaN in the first epoch; Keras still validates and
     # calls on_epoch_end, where the pruner (which prunes everything) gets its say.
@@ -168,7 +168,7 @@ def test_the_study_pruners_stop_a_clearly_worse_trial(tiny_data, name: str) -> N
     from optuna.trial import create_trial
 
     from search_spaces.lstm import DISTRIBUTIONS
-    from study.study_setup import make_pruner
+    from study.setup.settings import make_pruner
 
     epochs = 5
     # Named: hyperband assigns trials to brackets by a hash of the study's name and their number.
@@ -224,7 +224,7 @@ def test_the_notebooks_configurations_train_whatever_the_cap(tiny_data) -> None:
 def test_the_summary_counts_the_trials_the_cap_kept_from_training(capsys) -> None:
     from optuna.distributions import IntDistribution
 
-    from study.progress import print_summary
+    from study.workers.progress import print_summary
 
     study = optuna.create_study(direction="maximize")
     units = {"units": IntDistribution(8, 256, log=True)}
@@ -255,10 +255,10 @@ def raising_training(error: BaseException):
 def test_an_xla_error_that_is_not_out_of_memory_stops_the_study(tiny_data, monkeypatch) -> None:
     import jax
 
-    from study.objective import trial_errors
+    from study.trials.objective import trial_errors
 
     monkeypatch.setattr(
-        "study.objective.train_repeats",
+        "study.trials.objective.train_repeats",
         raising_training(jax.errors.JaxRuntimeError("INTERNAL: boom")),
     )
     study = optuna.create_study(direction="maximize")
@@ -272,10 +272,10 @@ def test_an_xla_error_that_is_not_out_of_memory_stops_the_study(tiny_data, monke
 def test_running_out_of_device_memory_fails_only_that_trial(tiny_data, monkeypatch) -> None:
     import jax
 
-    from study.objective import trial_errors
+    from study.trials.objective import trial_errors
 
     monkeypatch.setattr(
-        "study.objective.train_repeats",
+        "study.trials.objective.train_repeats",
         raising_training(jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: out of memory")),
     )
     study = optuna.create_study(direction="maximize")
@@ -288,8 +288,8 @@ def test_running_out_of_device_memory_fails_only_that_trial(tiny_data, monkeypat
 def test_the_rerun_path_fails_trials_only_for_out_of_memory(tiny_data, monkeypatch) -> None:
     import jax
 
-    from study.objective import trial_errors
-    from study.reruns import Candidate, enqueue_missing, run_waiting
+    from study.reruns.groups import Candidate, enqueue_missing, run_waiting
+    from study.trials.objective import trial_errors
 
     params = BASELINE_GRID[0].config.as_params()
     study = optuna.create_study(direction="maximize")
@@ -299,7 +299,7 @@ def test_the_rerun_path_fails_trials_only_for_out_of_memory(tiny_data, monkeypat
     }
     for message, state in errors.items():
         monkeypatch.setattr(
-            "study.objective.train_repeats",
+            "study.trials.objective.train_repeats",
             raising_training(jax.errors.JaxRuntimeError(message)),
         )
         enqueue_missing(study, [Candidate("a", params, "a", None, None)], repeats=2)
@@ -328,7 +328,7 @@ def over_cap_proposal(trial: optuna.Trial) -> float:
 
 
 def test_proposals_over_the_cost_cap_do_not_count_toward_the_target() -> None:
-    from study.stopping import FINISHED, TARGET_STATES, TargetCallback, count_trials
+    from study.workers.stopping import FINISHED, TARGET_STATES, TargetCallback, count_trials
 
     study = optuna.create_study(direction="maximize")
     for attrs in ({"over_cost_cap": 80_000}, {}, {"over_cost_cap": 90_000}):
@@ -342,7 +342,7 @@ def test_proposals_over_the_cost_cap_do_not_count_toward_the_target() -> None:
 
 
 def test_a_cap_nothing_fits_under_stops_the_worker() -> None:
-    from study.stopping import CostCapGuard
+    from study.workers.stopping import CostCapGuard
 
     guard = CostCapGuard(limit=3)
     study = optuna.create_study(direction="maximize")

@@ -253,7 +253,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, flags: list[str], mess
 def test_the_recorded_configuration_holds_no_database_password(
     url: str, stored: str, tiny_imdb: Path
 ) -> None:
-    from study.optimize_args import parse_args, resolved_config
+    from study.setup.optimize_flags import parse_args, resolved_config
     from study.training.data import Dataset
 
     args = parse_args(["--storage", url, "--data", str(tiny_imdb)])

@@ -19,7 +19,7 @@ from reports import plots, reference
 from reports.build import compute, document, findings_markdown
 from reports.importance import compute_importances
 from reports.tables import study_frame
-from study.reference_runs import ATTR, describe, ensure_references
+from study.setup.references import ATTR, describe, ensure_references
 from study.training.data import Dataset, DataSettings, load_dataset
 from study.training.reference import features, fit_references, wilson_interval
 from tests.conftest import ROOT

@@ -11,8 +11,8 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.lstm import DISTRIBUTIONS
-from study.optimize_args import build_parser
-from study.study_setup import FREE_SETTINGS, RESULT_SETTINGS, StudySetupError, check_settings
+from study.setup.optimize_flags import build_parser
+from study.setup.settings import FREE_SETTINGS, RESULT_SETTINGS, StudySetupError, check_settings
 from study.training.data import fingerprint_source
 from tests.test_optimize_cli import run_optimize
 
@@ -33,7 +33,7 @@ def stored_study(config: dict | None) -> optuna.Study:
 
 
 def test_every_command_line_setting_is_either_a_result_setting_or_free() -> None:
-    # A new flag must be sorted into one of the two tuples of study/study_setup.py (one line).
+    # A new flag must be sorted into one of the two tuples of study/setup/settings.py (one line).
     flags = {a.dest for a in build_parser()._actions if a.dest != "help"}
     result_flags = {s for s in RESULT_SETTINGS if s != "data_fingerprint"}
     assert flags == result_flags | set(FREE_SETTINGS)
@@ -131,9 +131,9 @@ def run_cheaply(url: str, n: int) -> list[tuple]:
     """``n`` trials of the study as ``study.optimize`` opens and seeds it, without training."""
     from search_spaces.lstm import suggest_params
     from storage import open_storage
-    from study.optimize_args import parse_args
-    from study.run import process_sampler_seed, use_process_sampler
-    from study.study_setup import make_pruner, make_sampler, open_study
+    from study.setup.optimize_flags import parse_args
+    from study.setup.settings import make_pruner, make_sampler, open_study
+    from study.workers.run import process_sampler_seed, use_process_sampler
 
     args = parse_args(["--storage", url, "--no-baseline", "--seed", "0"])
     study, _ = open_study(
@@ -205,7 +205,7 @@ def study_with_baselines(url: str, failed: dict[int, list[str]]) -> None:
 
 
 def resume(url: str) -> optuna.Study:
-    from study.study_setup import make_pruner, make_sampler, open_study
+    from study.setup.settings import make_pruner, make_sampler, open_study
 
     study, created = open_study(
         optuna.storages.RDBStorage(url),
@@ -235,7 +235,7 @@ def test_a_resume_re_enqueues_the_interrupted_baselines_once(tmp_path: Path) -> 
 def test_a_baseline_that_failed_twice_on_its_own_is_named_missing_not_retried(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from study.progress import print_summary
+    from study.workers.progress import print_summary
 
     url = f"sqlite:///{tmp_path / 'b.db'}"
     nan = "TrainingDiverged: loss is NaN after epoch 1"
@@ -252,7 +252,7 @@ def test_a_baseline_that_failed_twice_on_its_own_is_named_missing_not_retried(
 def test_a_process_that_saw_a_baseline_missing_too_late_does_not_enqueue_it_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from study import study_setup
+    from study.setup import settings as study_setup
 
     url = f"sqlite:///{tmp_path / 'b.db'}"
     study_with_baselines(url, {0: ["KeyboardInterrupt: SIGINT"]})

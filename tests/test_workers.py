@@ -276,7 +276,7 @@ def test_diverging_trials_fail_with_reason_and_stop_after_the_limit(
 
 def dead_local_owner() -> str:
     """The owner id of a process of this host that has exited."""
-    from study.workers import owner_id
+    from study.workers.ownership import owner_id
 
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
@@ -288,7 +288,7 @@ def dead_local_owner() -> str:
 
 
 def running_trial(study: optuna.Study, owner: str) -> int:
-    from study.workers import OWNER_ATTR
+    from study.workers.ownership import OWNER_ATTR
 
     trial = study.ask({"units": optuna.distributions.IntDistribution(8, 256, log=True)})
     trial.set_user_attr(OWNER_ATTR, owner)
@@ -296,7 +296,7 @@ def running_trial(study: optuna.Study, owner: str) -> int:
 
 
 def test_two_processes_recovering_the_same_dead_trial_retry_it_once(tmp_path: Path) -> None:
-    from study.workers import recover_dead_trials
+    from study.workers.ownership import recover_dead_trials
 
     url = f"sqlite:///{tmp_path / 'race.db'}"
     first = optuna.create_study(storage=url, study_name="s", direction="maximize")
@@ -333,11 +333,11 @@ def in_other_pid_namespace(code: str) -> subprocess.Popen[str]:
 def test_a_live_trial_in_another_pid_namespace_with_our_host_name_is_left_alone(
     tmp_path: Path,
 ) -> None:
-    from study.workers import recover_dead_trials
+    from study.workers.ownership import recover_dead_trials
 
     # A container sharing this host's name (or run with --net=host) has its own PID numbers.
     proc = in_other_pid_namespace(
-        "import sys, time\nfrom study.workers import owner_id\n"
+        "import sys, time\nfrom study.workers.ownership import owner_id\n"
         "print(owner_id(), flush=True)\ntime.sleep(120)"
     )
     try:
@@ -355,7 +355,7 @@ def test_a_live_trial_in_another_pid_namespace_with_our_host_name_is_left_alone(
 
 
 def test_owner_on_another_machine_with_our_host_name_is_not_judged_here() -> None:
-    from study.workers import owner_alive, owner_id
+    from study.workers.ownership import owner_alive, owner_id
 
     mine = owner_id()
     assert owner_alive(mine) is True
@@ -370,7 +370,7 @@ MEASUREMENTS = {"val_accuracy": 0.9, "test_accuracy": 0.8, "n_params": 1234, "fa
 
 
 def stale_running_trial(study: optuna.Study, owner: str) -> optuna.Trial:
-    from study.workers import OWNER_ATTR
+    from study.workers.ownership import OWNER_ATTR
 
     trial = study.ask({"units": optuna.distributions.IntDistribution(8, 256, log=True)})
     for key, value in {OWNER_ATTR: owner, "baseline": "Part 1: LSTM(8)", **MEASUREMENTS}.items():
@@ -382,7 +382,7 @@ def test_a_heartbeat_retry_starts_with_the_configuration_and_its_labels_only(
     tmp_path: Path,
 ) -> None:
     from storage import open_storage
-    from study.workers import fail_stale_trials
+    from study.workers.ownership import fail_stale_trials
 
     storage = open_storage(f"sqlite:///{tmp_path / 'stale.db'}", grace_period=1)
     study = optuna.create_study(storage=storage, study_name="s", direction="maximize")
@@ -399,7 +399,7 @@ def test_a_heartbeat_retry_starts_with_the_configuration_and_its_labels_only(
 def test_a_dead_local_workers_retry_starts_with_the_configuration_and_its_labels_only(
     tmp_path: Path,
 ) -> None:
-    from study.workers import recover_dead_trials
+    from study.workers.ownership import recover_dead_trials
 
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'dead.db'}", direction="maximize")
     trial = stale_running_trial(study, dead_local_owner())

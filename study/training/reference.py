@@ -19,7 +19,7 @@ the chosen model, fitted on the training reviews only, is then evaluated once on
 reviews. Nothing here looks at test accuracy to choose anything.
 
 No Optuna and no Keras: this takes a ``study.training.data.Dataset`` and returns plain records
-(``ReferenceResult``), which ``study.reference_runs`` stores with the study.
+(``ReferenceResult``), which ``study.setup.references`` stores with the study.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import sys
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from study.workers import fail_stale_trials
+from study.workers.ownership import fail_stale_trials
 
 #: What ``--trials`` counts: trials that ran their course, to the end or until pruned (except the
 #: ones the cost cap pruned before they trained: ``count_trials``).
@@ -27,7 +27,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 TARGET_STATES = (*FINISHED, TrialState.RUNNING)
 
 
-#: The user attribute of a trial the cost cap pruned before it trained (``study.objective``).
+#: The user attribute of a trial the cost cap pruned before it trained.
 OVER_COST_CAP = "over_cost_cap"
 #: Proposals over the cost cap in a row after which a worker stops: the cap leaves (next to)
 #: nothing TPE can find. TPE learns to sample under a sensible cap long before: in its random

@@ -18,9 +18,9 @@ from optuna.trial import TrialState
 
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.lstm import ALL_DISTRIBUTIONS, NOTEBOOK, study_space
-from study.directions import name_metrics
 from study.training.seeds import derive_seed
-from study.workers import owner_id
+from study.trials.directions import name_metrics
+from study.workers.ownership import owner_id
 
 PRUNERS = ("median", "hyperband", "none")
 #: The settings that change what a trial measures, as ``study.optimize`` names them (argparse
@@ -133,9 +133,9 @@ def sampler_seed(seed: int, *, concurrent: bool, started: int = 0) -> int:
         concurrent: Whether other processes may run trials of the study at the same time
             (``--workers N``, a journal file, PostgreSQL). Then the seed also depends on this
             process's identity (host, boot id, PID namespace, pid and start time:
-            ``study.workers.owner_id``), so that the same command on every host, or a second
-            command beside the first, does not propose the same configurations. Alone (SQLite,
-            one worker), the same command proposes the same trials.
+            ``study.workers.ownership.owner_id``), so that the same command on every host, or a
+            second command beside the first, does not propose the same configurations. Alone
+            (SQLite, one worker), the same command proposes the same trials.
         started: How many of the study's trials had started when this process took it over.
             Alone, a process resuming a study (``started`` > 0) hashes it in too: TPE draws its
             random start-up proposals from its own generator, and the same seed again would
@@ -248,8 +248,8 @@ def enqueue_baseline(study: optuna.Study, only: Sequence[str] | None = None) -> 
 
 
 #: How a ``fail_reason`` begins when the trial failed for no fault of its configuration: an
-#: interrupt (``study.objective``, ``study.workers.fail_own_running_trials``) or a dead worker
-#: (``study.workers.recover_dead_trials``).
+#: interrupt (``study.trials.objective``, ``study.workers.ownership.fail_own_running_trials``) or
+#: a dead worker (``study.workers.ownership.recover_dead_trials``).
 NOT_ITS_OWN_FAILURE = ("KeyboardInterrupt", "Terminated", "interrupted", "worker ")
 #: Failures of its own after which a baseline is no longer re-enqueued: it gets one more try.
 BASELINE_TRIES = 2
@@ -382,7 +382,7 @@ def check_settings(study: optuna.Study, config: Mapping[str, Any]) -> None:
     Args:
         study: The stored study; its ``config`` user attribute holds the settings it was
             created with.
-        config: This run's resolved configuration (``study.optimize_args.resolved_config``).
+        config: This run's resolved configuration (``study.setup.optimize_flags.resolved_config``).
 
     Raises:
         StudySetupError: One line naming every setting of ``RESULT_SETTINGS`` whose value

@@ -1,7 +1,8 @@
 """Trials in this process: set the process up, build the objective, run until the target.
 
 ``python -m study.optimize`` runs trials in its own process (``--workers 1``) or in each worker
-process it spawns (``study.parallel``); both go through ``set_up_process`` and ``run_worker``.
+process it spawns (``study.workers.parallel``); both go through ``set_up_process`` and
+``run_worker``.
 ``study.confirm`` and ``study.reproduce`` build their objective with ``build_objective`` too.
 Keras is imported only inside those functions, once the backend has been chosen.
 """
@@ -18,20 +19,11 @@ from optuna.trial import TrialState
 
 from search_spaces.lstm import get_space
 from storage import kind_of
-from study.directions import AccuracyAndParams, is_multi
-from study.progress import Progress
-from study.stopping import (
-    FINISHED,
-    TARGET_STATES,
-    CostCapGuard,
-    FailureGuard,
-    TargetCallback,
-    count_trials,
-)
-from study.study_setup import make_sampler, sampler_seed, startup_trials
+from study.setup.settings import make_sampler, sampler_seed, startup_trials
 from study.training.backend import select_backend
 from study.training.data import Dataset
-from study.workers import (
+from study.trials.directions import AccuracyAndParams, is_multi
+from study.workers.ownership import (
     check_interrupt,
     deferred_interrupts,
     exit_code,
@@ -39,9 +31,18 @@ from study.workers import (
     fail_stale_trials,
     install_signal_handlers,
 )
+from study.workers.progress import Progress
+from study.workers.stopping import (
+    FINISHED,
+    TARGET_STATES,
+    CostCapGuard,
+    FailureGuard,
+    TargetCallback,
+    count_trials,
+)
 
 if TYPE_CHECKING:
-    from study.objective import Objective
+    from study.trials.objective import Objective
 
 
 def set_up_process(args: argparse.Namespace) -> str:
@@ -60,7 +61,7 @@ def process_sampler_seed(args: argparse.Namespace, started: int = 0) -> int:
         args: The parsed command line.
         started: How many of the study's trials have started already (any state but WAITING):
             a single process resuming a study seeds its sampler apart from the run that
-            proposed those trials (``study.study_setup.sampler_seed``).
+            proposed those trials (``study.setup.settings.sampler_seed``).
     """
     concurrent = args.workers > 1 or kind_of(args.storage) != "sqlite"
     return sampler_seed(args.seed, concurrent=concurrent, started=started)
@@ -95,14 +96,14 @@ def build_objective(
     Imports Keras: call it once the backend is chosen (``select_backend``).
 
     Args:
-        args: A parsed command line with the data and training flags (``study.cli``).
+        args: A parsed command line with the data and training flags (``study.setup.flags``).
         data: The loaded data.
         seed: The seed each trial's Keras seed is derived from.
         pruning: Whether the pruner may stop a trial after an epoch.
         **options: Further ``Objective`` options (``repeats``, ``record``).
     """
-    from study.objective import Objective  # imports Keras, now with its backend
     from study.training.settings import TrainSettings
+    from study.trials.objective import Objective  # imports Keras, now with its backend
 
     return Objective(
         data,
@@ -125,11 +126,11 @@ def run_worker(
 ) -> int:
     """Runs trials in this process until the study holds ``--trials`` finished ones.
 
-    Finished as ``study.stopping.count_trials`` counts: proposals the cost cap pruned untrained
-    do not count.
+    Finished as ``study.workers.stopping.count_trials`` counts: proposals the cost cap pruned
+    untrained do not count.
 
     Args:
-        args: The parsed command line (``study.optimize_args.parse_args``).
+        args: The parsed command line (``study.setup.optimize_flags.parse_args``).
         study: The study, opened with this process's sampler and the pruner.
         data: The loaded data.
         show_progress: Draw the progress bar (the single process does; spawned workers leave
@@ -140,7 +141,7 @@ def run_worker(
         ``CostCapGuard``'s limit of proposals over the cost cap in a row, 130/143 when
         interrupted by SIGINT/SIGTERM.
     """
-    from study.objective import trial_errors  # imports Keras, now with its backend
+    from study.trials.objective import trial_errors  # imports Keras, now with its backend
 
     # A trial counts as running only while its worker lives: fail (and re-queue) the trials whose
     # heartbeat stopped first, or a worker that died on another host would hold the study one
@@ -162,7 +163,7 @@ def run_worker(
     if is_multi(args.objectives):
         run_trial = AccuracyAndParams(objective)
     if args.artifact_dir is not None:
-        from study.artifacts import WithHistoryArtifacts
+        from study.trials.artifacts import WithHistoryArtifacts
 
         run_trial = WithHistoryArtifacts(run_trial, args.artifact_dir)
     guard = FailureGuard(args.max_failures)

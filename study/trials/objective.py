@@ -28,13 +28,13 @@ from optuna_integration import KerasPruningCallback
 from search_spaces import ModelConfig
 from search_spaces.cost import lstm_params, over_cap
 from search_spaces.lstm import NOTEBOOK, SearchSpace
-from study.stopping import OVER_COST_CAP
 from study.training.backend import device_name
 from study.training.data import Dataset
 from study.training.seeds import derive_seed, trial_seed
 from study.training.settings import TrainingDiverged, TrainSettings, even_eval_batch_size
 from study.training.trainer import EpochCallback, RepeatResult, train_repeats
-from study.workers import OWNER_ATTR, check_interrupt, owner_id
+from study.workers.ownership import OWNER_ATTR, check_interrupt, owner_id
+from study.workers.stopping import OVER_COST_CAP
 
 
 class TrialOutOfMemory(MemoryError):
@@ -176,7 +176,7 @@ class Objective:
         if not is_baseline and over_cap(config, self._max_lstm_params):
             # Pruned untrained, with no intermediate value: TPE ranks it below every trial that
             # trained, and so learns to sample under the cap (search_spaces.cost). It does not
-            # count toward --trials (study.stopping.count_trials).
+            # count toward --trials (study.workers.stopping.count_trials).
             trial.set_user_attr(OVER_COST_CAP, lstm_params(config))
             raise optuna.TrialPruned(
                 f"{lstm_params(config)} LSTM weights > --max-lstm-params {self._max_lstm_params}"

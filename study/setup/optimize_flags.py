@@ -15,7 +15,7 @@ from search_spaces.config import NOTEBOOK_CHOICES
 from search_spaces.cost import NOTEBOOK_MAX_LSTM_PARAMS, SMALLEST_LSTM_PARAMS
 from search_spaces.lstm import SPACES
 from storage import HEARTBEAT_GRACE, StorageError, kind_of, redacted
-from study.cli import (
+from study.setup.flags import (
     DEFAULT_STORAGE,
     DEFAULT_STUDY,
     add_data_arguments,
@@ -24,9 +24,9 @@ from study.cli import (
     check_learning_rate,
     command_parser,
 )
-from study.directions import DIRECTIONS, is_multi
-from study.study_setup import PRUNERS
+from study.setup.settings import PRUNERS
 from study.training.data import Dataset
+from study.trials.directions import DIRECTIONS, is_multi
 
 #: The flags that must be at least 1, in the order they are checked.
 POSITIVE = (

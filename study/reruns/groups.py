@@ -25,7 +25,7 @@ from optuna.storages._heartbeat import get_heartbeat_thread
 from optuna.trial import TrialState
 from tqdm import tqdm  # Optuna's own dependency
 
-from study.workers import (
+from study.workers.ownership import (
     check_interrupt,
     deferred_interrupts,
     exit_code,
@@ -100,7 +100,7 @@ def waiting(study: optuna.Study) -> int:
 
 
 class GroupTrainer(Protocol):
-    """Trains trials of one configuration together (``study.objective.Objective``)."""
+    """Trains trials of one configuration together (``study.trials.objective.Objective``)."""
 
     def train_together(self, trials: list[optuna.Trial]) -> list[float]: ...
 

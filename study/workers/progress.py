@@ -14,8 +14,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search_spaces.baseline import BASELINE_GRID
 from storage import JOURNAL_PREFIX, kind_of
-from study.stopping import FINISHED, count_trials, counts_toward_target
-from study.study_setup import missing_baselines
+from study.setup.settings import missing_baselines
+from study.workers.stopping import FINISHED, count_trials, counts_toward_target
 
 
 class Progress:

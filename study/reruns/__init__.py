@@ -1,0 +1,1 @@
+"""Fixed configurations trained R times each: the confirmation and the reproduction."""

@@ -42,7 +42,7 @@ def main() -> int:
 
     import optuna
 
-    from study.setup.settings import enqueue_baseline
+    from study.setup.baselines import enqueue_baseline
     from study.training.data import DataSettings, default_cache_dir, load_dataset
     from study.training.settings import TrainSettings
     from study.trials.objective import Objective, trial_errors

@@ -76,7 +76,8 @@ def run_study(url: str, n_trials: int) -> tuple[list[float], list[float]]:
     from optuna.trial import TrialState
 
     from storage import open_storage
-    from study.setup.settings import make_pruner, make_sampler, open_study
+    from study.setup.create import open_study
+    from study.setup.sampling import make_pruner, make_sampler
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     finished = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -114,9 +115,9 @@ def no_op_objective() -> Any:
     """
     import numpy as np
 
-    from study.trials import objective as objective_module
     from study.training.data import Dataset
     from study.training.settings import TrainSettings
+    from study.trials import objective as objective_module
 
     def train_repeats(config: Any, data: Any, settings: Any, seeds: Any, **kwargs: Any) -> Any:
         result = kwargs["result"]

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import optuna
 
+from cli import add_storage_arguments, command_parser, input_error
 from reports import importance
 from reports.load import ReportInputError, load_study_readonly
 from reports.plots import FORMATS
-from study.setup.flags import add_storage_arguments, command_parser, input_error
 
 DEFAULT_FORMATS = "png,html"
 

@@ -19,11 +19,14 @@ from collections.abc import Sequence
 
 import optuna
 
+from cli import input_error
 from storage import StorageError, open_storage, redacted, release, tune_for_writing
-from study.setup.flags import data_settings, input_error
+from study.setup.create import open_study
+from study.setup.flags import data_settings
 from study.setup.optimize_flags import parse_args, resolved_config
 from study.setup.references import report_references
-from study.setup.settings import StudySetupError, make_pruner, make_sampler, open_study
+from study.setup.sampling import make_pruner, make_sampler
+from study.setup.settings import StudySetupError
 from study.training.data import DataError, Dataset, load_dataset
 from study.trials.directions import DIRECTIONS
 from study.workers.ownership import exit_code, fail_stale_trials, recover_dead_trials
@@ -50,7 +53,10 @@ def _run(args: argparse.Namespace, argv: list[str], backend: str) -> int:
         data = load_dataset(data_settings(args))
         storage = open_storage(args.storage, grace_period=args.heartbeat_grace)
         if args.confirm_top:  # refused now, before anything is written, not after the trials
-            from study.confirm import check_confirm_study, confirm_config  # reads report tables
+            from study.reruns.confirmation import (  # reads report tables
+                check_confirm_study,
+                confirm_config,
+            )
 
             check_confirm_study(
                 storage, args.study_name, confirm_config(args, data, args.study_name, backend)
@@ -101,7 +107,7 @@ def _optimize(
     # Once per study, before any trial or worker: the non-recurrent line the LSTMs are held to.
     report_references(study, data, data_settings(args))
     # The confirmation reads the trials as report tables (pandas): imported only when it runs.
-    from study.confirm import (
+    from study.reruns.confirmation import (
         Plan,
         confirm_config,
         confirmation_pending,

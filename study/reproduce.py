@@ -22,6 +22,7 @@ from typing import Any
 
 import optuna
 
+from cli import add_storage_arguments, check_counts, command_parser, input_error
 from reports.render import markdown_table
 from reports.reproduction import reproduce_study_name, reproduction_table, verdict
 from reports.tables import study_frame
@@ -29,17 +30,15 @@ from search_spaces.baseline import BASELINE_GRID
 from search_spaces.keys import config_key
 from storage import StorageError, open_storage, release, tune_for_writing
 from study.reruns.groups import Candidate, enqueue_missing, run_waiting, waiting
+from study.setup.create import open_study
 from study.setup.flags import (
     add_data_arguments,
-    add_storage_arguments,
     add_training_arguments,
-    check_counts,
     check_learning_rate,
-    command_parser,
     data_settings,
-    input_error,
 )
-from study.setup.settings import StudySetupError, make_sampler, open_study
+from study.setup.sampling import make_sampler
+from study.setup.settings import StudySetupError
 from study.training.backend import select_backend
 from study.training.data import DataError, load_notebook_protocol
 from study.trials.directions import name_metrics
@@ -47,7 +46,7 @@ from study.workers.ownership import exit_code
 from study.workers.run import build_objective
 
 #: Added to ``--seed`` for the reproduction's trial seeds, apart from the study's and the
-#: confirmation's (``study.confirm.SEED_OFFSET``).
+#: confirmation's (``study.reruns.confirmation.SEED_OFFSET``).
 SEED_OFFSET = 2000
 #: The notebook's parts, as ``--parts`` names them.
 PARTS = ("1", "2", "3", "4")

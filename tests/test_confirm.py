@@ -20,7 +20,7 @@ from reports.render import to_markdown
 from reports.tables import config_key, study_frame
 from search_spaces.config import ModelConfig
 from search_spaces.lstm import suggest_params
-from study.confirm import Plan, confirmation_pending, run_confirmation
+from study.reruns.confirmation import Plan, confirmation_pending, run_confirmation
 from tests.conftest import ROOT
 from tests.report_studies import add
 from tests.stderr_lines import CONFIRM, foreign_lines

@@ -20,7 +20,8 @@ import pytest
 from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta
 
 from search_spaces.config import ModelConfig
-from study.setup.settings import make_pruner, make_sampler, open_study
+from study.setup.create import open_study
+from study.setup.sampling import make_pruner, make_sampler
 from study.trials.artifacts import upload_history
 from tests.report_studies import add
 

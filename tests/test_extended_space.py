@@ -242,7 +242,7 @@ def test_an_extended_configuration_trains_under_tensorflow(tiny_imdb: Path) -> N
 
 # -- the study -------------------------------------------------------------------------------
 def test_the_confirmation_takes_the_extended_params_of_the_best_trials() -> None:
-    from study.confirm import candidates
+    from study.reruns.confirmation import candidates
 
     study = optuna.create_study(direction="maximize")
     study.set_user_attr("config", {"space": "extended"})
@@ -306,10 +306,10 @@ def test_an_extended_study_runs_records_its_space_and_refuses_another(
 
 def test_the_extended_space_samples_its_new_axes_after_the_notebooks_grid() -> None:
     # The grid sits at one value of each new axis; TPE fed only the grid kept proposing it.
-    from study.setup.settings import (
+    from study.setup.baselines import enqueue_baseline
+    from study.setup.sampling import (
         EXTENDED_STARTUP_TRIALS,
         STARTUP_TRIALS,
-        enqueue_baseline,
         make_sampler,
         startup_trials,
     )

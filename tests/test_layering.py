@@ -13,9 +13,6 @@ from tests.conftest import ROOT
 
 HEAVY = ("keras", "tensorflow", "jax")
 ENGINE = ROOT / "study" / "training"
-#: The study modules that print report tables, so may import ``reports`` (progress: lazily, for a
-#: confirmed study's line).
-REPORT_PRINTERS = {"study.confirm", "study.reproduce", "study.workers.progress"}
 
 
 def _modules_loaded_after(import_line: str) -> set[str]:
@@ -62,7 +59,8 @@ ENGINE_MODULES = sorted(_module_name(p) for p in ENGINE.glob("*.py"))
      "study.setup.settings", "study.trials.directions", "study.setup.flags",
      "study.setup.optimize_flags", "study.workers.run", "study.workers.parallel",
      "study.workers.stopping", "study.workers.progress", "study.optimize", "study.confirm",
-     "study.reproduce", "study.reruns.groups", "reports.__main__", "reports.build",
+     "study.reproduce", "study.reruns.groups", "study.setup.sampling", "study.setup.baselines",
+     "study.setup.create", "study.reruns.confirmation", "cli", "reports.__main__", "reports.build",
      "reports.reproduction", "reports.plots", "study.training.settings", "search_spaces.keys",
      "study.training.data", "study.training.seeds", "study.training.reference"],
 )  # fmt: skip
@@ -88,23 +86,41 @@ def test_importing_every_engine_module_loads_no_optuna_and_nothing_above() -> No
     assert sorted(filter(_outside_engine, loaded)) == []
 
 
-def test_only_the_commands_that_print_report_tables_import_reports() -> None:
-    importers = {
-        _module_name(path)
-        for path in (ROOT / "study").rglob("*.py")
-        if any(n.split(".")[0] == "reports" for n in _imported_names(path))
-    }
-    assert importers == REPORT_PRINTERS
+#: The project's top-level rooms, the engine apart from the rest of ``study``.
+ROOMS = ("cli", "search_spaces", "storage", "reports", "study.training", "study")
+#: Every arrow between rooms that the code may draw (importer -> imported): all point down.
+ARROWS = {
+    ("study", "study.training"), ("study", "reports"), ("study", "search_spaces"),
+    ("study", "storage"), ("study", "cli"), ("study.training", "search_spaces"),
+    ("reports", "search_spaces"), ("reports", "storage"), ("reports", "cli"),
+}  # fmt: skip
 
 
-def test_the_study_layer_imports_reports_only_in_the_commands_that_print_its_tables() -> None:
-    # study.confirm and study.reproduce print report tables; everything else in study/ stands
-    # below reports/ (which may import the light study.setup.flags).
-    modules = ("study.optimize", "study.setup.flags", "study.setup.optimize_flags",
-               "study.workers.run", "study.workers.parallel", "study.workers.stopping",
-               "study.workers.progress", "study.setup.settings", "study.trials.directions",
-               "study.reruns.groups", "study.workers.ownership")  # fmt: skip
-    assert "reports" not in _loaded_after("\n".join(f"import {m}" for m in modules))
+def _room(module: str) -> str | None:
+    return next((r for r in ROOMS if module == r or module.startswith(f"{r}.")), None)
+
+
+def test_the_arrows_between_rooms_all_point_down() -> None:
+    # Every import of the product's code, lazy ones included, between two rooms: a new arrow
+    # (reports importing study, cli importing anything of ours) fails here, naming the module.
+    found: dict[tuple[str, str], set[str]] = {}
+    for path in ROOT.rglob("*.py"):
+        rel = path.relative_to(ROOT)
+        if rel.parts[0] in ("tests", "benchmarks") or rel.parts[0].startswith("."):
+            continue
+        source = _room(_module_name(path))
+        for name in _imported_names(path):
+            target = _room(name)
+            if source and target and target != source:
+                found.setdefault((source, target), set()).add(_module_name(path))
+    assert ("study", "reports") in found  # the walk saw the confirmation's report tables
+    assert {a: sorted(m) for a, m in found.items() if a not in ARROWS} == {}
+
+
+def test_reports_and_the_command_line_helpers_load_nothing_of_the_study() -> None:
+    loaded = _modules_loaded_after("import reports.__main__, reports.build, reports.plots, cli")
+    assert "reports.build" in loaded
+    assert sorted(m for m in loaded if m == "study" or m.startswith("study.")) == []
 
 
 def test_help_answers_without_keras() -> None:

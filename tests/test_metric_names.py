@@ -7,7 +7,8 @@ import warnings
 import optuna
 import pytest
 
-from study.setup.settings import make_pruner, make_sampler, open_study
+from study.setup.create import open_study
+from study.setup.sampling import make_pruner, make_sampler
 
 
 @pytest.mark.parametrize(

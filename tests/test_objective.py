@@ -10,7 +10,7 @@ import pytest
 from optuna.trial import TrialState
 
 from search_spaces.baseline import BASELINE_GRID
-from study.setup.settings import enqueue_baseline
+from study.setup.baselines import enqueue_baseline
 from study.training.data import DataSettings, load_dataset
 from study.training.settings import TrainSettings
 from study.training.trainer import train_repeats
@@ -168,7 +168,7 @@ def test_the_study_pruners_stop_a_clearly_worse_trial(tiny_data, name: str) -> N
     from optuna.trial import create_trial
 
     from search_spaces.lstm import DISTRIBUTIONS
-    from study.setup.settings import make_pruner
+    from study.setup.sampling import make_pruner
 
     epochs = 5
     # Named: hyperband assigns trials to brackets by a hash of the study's name and their number.

@@ -131,8 +131,9 @@ def run_cheaply(url: str, n: int) -> list[tuple]:
     """``n`` trials of the study as ``study.optimize`` opens and seeds it, without training."""
     from search_spaces.lstm import suggest_params
     from storage import open_storage
+    from study.setup.create import open_study
     from study.setup.optimize_flags import parse_args
-    from study.setup.settings import make_pruner, make_sampler, open_study
+    from study.setup.sampling import make_pruner, make_sampler
     from study.workers.run import process_sampler_seed, use_process_sampler
 
     args = parse_args(["--storage", url, "--no-baseline", "--seed", "0"])
@@ -205,7 +206,8 @@ def study_with_baselines(url: str, failed: dict[int, list[str]]) -> None:
 
 
 def resume(url: str) -> optuna.Study:
-    from study.setup.settings import make_pruner, make_sampler, open_study
+    from study.setup.create import open_study
+    from study.setup.sampling import make_pruner, make_sampler
 
     study, created = open_study(
         optuna.storages.RDBStorage(url),
@@ -252,7 +254,7 @@ def test_a_baseline_that_failed_twice_on_its_own_is_named_missing_not_retried(
 def test_a_process_that_saw_a_baseline_missing_too_late_does_not_enqueue_it_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from study.setup import settings as study_setup
+    from study.setup import baselines as study_setup
 
     url = f"sqlite:///{tmp_path / 'b.db'}"
     study_with_baselines(url, {0: ["KeyboardInterrupt: SIGINT"]})

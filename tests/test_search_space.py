@@ -75,7 +75,7 @@ FIELD_TYPES = {
 
 
 def test_suggest_params_asks_each_distribution_and_fills_its_own_field() -> None:
-    from study.setup.settings import make_sampler, sampler_seed
+    from study.setup.sampling import make_sampler, sampler_seed
 
     sampler = make_sampler(sampler_seed(0, concurrent=False))
     assert isinstance(sampler, optuna.samplers.TPESampler) and sampler._constant_liar
@@ -115,7 +115,7 @@ def seeds_in_a_new_process(seed: int) -> tuple[int, int]:
 
 @pytest.mark.parametrize("seed", [0, -3, 2**70])
 def test_sampler_seeds_repeat_alone_and_differ_between_processes(seed: int) -> None:
-    from study.setup.settings import make_sampler
+    from study.setup.sampling import make_sampler
 
     alone_a, shared_a = seeds_in_a_new_process(seed)
     alone_b, shared_b = seeds_in_a_new_process(seed)

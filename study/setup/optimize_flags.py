@@ -11,20 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cli import DEFAULT_STORAGE, DEFAULT_STUDY, check_counts, command_parser
 from search_spaces.config import NOTEBOOK_CHOICES
 from search_spaces.cost import NOTEBOOK_MAX_LSTM_PARAMS, SMALLEST_LSTM_PARAMS
 from search_spaces.lstm import SPACES
 from storage import HEARTBEAT_GRACE, StorageError, kind_of, redacted
-from study.setup.flags import (
-    DEFAULT_STORAGE,
-    DEFAULT_STUDY,
-    add_data_arguments,
-    add_training_arguments,
-    check_counts,
-    check_learning_rate,
-    command_parser,
-)
-from study.setup.settings import PRUNERS
+from study.setup.flags import add_data_arguments, add_training_arguments, check_learning_rate
+from study.setup.sampling import PRUNERS
 from study.training.data import Dataset
 from study.trials.directions import DIRECTIONS, is_multi
 

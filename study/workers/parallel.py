@@ -2,7 +2,7 @@
 
 Each worker is a fresh interpreter (multiprocessing's spawn context: no Keras state is shared)
 that re-parses the same command line, loads the (cached) data, opens the storage and runs trials
-with its own sampler seed (``study.setup.settings.sampler_seed``), so the workers propose different
+with its own sampler seed (``study.setup.sampling.sampler_seed``), so the workers propose different
 configurations. The parent runs no trials: it watches the storage and shows the progress.
 """
 
@@ -21,7 +21,7 @@ import optuna
 from storage import open_storage
 from study.setup.flags import data_settings
 from study.setup.optimize_flags import parse_args
-from study.setup.settings import make_pruner, make_sampler
+from study.setup.sampling import make_pruner, make_sampler
 from study.training.data import load_dataset
 from study.workers.ownership import Terminated, exit_code
 from study.workers.progress import Progress

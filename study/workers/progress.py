@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search_spaces.baseline import BASELINE_GRID
 from storage import JOURNAL_PREFIX, kind_of
-from study.setup.settings import missing_baselines
+from study.setup.baselines import missing_baselines
 from study.workers.stopping import FINISHED, count_trials, counts_toward_target
 
 

@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 
 from search_spaces.lstm import get_space
 from storage import kind_of
-from study.setup.settings import make_sampler, sampler_seed, startup_trials
+from study.setup.sampling import make_sampler, sampler_seed, startup_trials
 from study.training.backend import select_backend
 from study.training.data import Dataset
 from study.trials.directions import AccuracyAndParams, is_multi
@@ -61,7 +61,7 @@ def process_sampler_seed(args: argparse.Namespace, started: int = 0) -> int:
         args: The parsed command line.
         started: How many of the study's trials have started already (any state but WAITING):
             a single process resuming a study seeds its sampler apart from the run that
-            proposed those trials (``study.setup.settings.sampler_seed``).
+            proposed those trials (``study.setup.sampling.sampler_seed``).
     """
     concurrent = args.workers > 1 or kind_of(args.storage) != "sqlite"
     return sampler_seed(args.seed, concurrent=concurrent, started=started)

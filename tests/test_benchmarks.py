@@ -13,8 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 BENCHMARKS = (
-    "data", "overhead", "training", "backends", "pruning", "study_estimate", "memory",
-    "dashboard_while_writing", "lstm_loop", "reference_models", "importance_stability",
+    "training", "dashboard_while_writing", "reference_models", "importance_stability",
     "repeats", "gpu_check", "repeats_profile",
 )  # fmt: skip
 
@@ -41,74 +40,6 @@ def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
     )
-
-
-def test_study_estimate_benchmark_prints_and_writes_its_estimate(tmp_path: Path) -> None:
-    out = tmp_path / "estimate.json"
-    proc = _run(
-        ["benchmarks/study_estimate.py", "--trials=20", "--epochs=5", "--draws=10", f"--out={out}"]
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "| part | minutes |" in proc.stdout
-    minutes = {row["part"]: row["minutes"] for row in json.loads(out.read_text())["rows"]}
-    assert list(minutes) == [
-        "14 baseline trials",
-        "6 sampled trials (median of 10 random draws)",
-        "whole study, median",
-        "whole study, 10th pct",
-    ]
-    baseline, sampled, median, low = minutes.values()
-    assert baseline > 0 and sampled > 0
-    assert median == pytest.approx(baseline + sampled)
-    assert baseline < low <= median
-
-
-def test_data_benchmark_prints_a_table_and_writes_json(tiny_tarball: Path, tmp_path: Path) -> None:
-    out = tmp_path / "data.json"
-    proc = _run(["benchmarks/data.py", f"--data={tiny_tarball}", "--repeats=2", f"--out={out}"])
-    assert proc.returncode == 0, proc.stderr
-    assert "| cached (median) |" in proc.stdout
-    result = json.loads(out.read_text())
-    assert result["sizes"]["test"] == 100
-    assert len(result["cached"]) == 2
-
-
-def test_overhead_benchmark_runs_no_op_trials(tmp_path: Path) -> None:
-    out = tmp_path / "overhead.json"
-    proc = _run(
-        [
-            "benchmarks/overhead.py",
-            "--trials=3",
-            "--storages=sqlite,journal",
-            "--trial-seconds=10",
-            f"--out={out}",
-        ]
-    )
-    assert proc.returncode == 0, proc.stderr
-    rows = {row["storage"]: row for row in json.loads(out.read_text())["rows"]}
-    assert rows["sqlite"]["trials"] == rows["journal"]["trials"] == 3
-    assert "| journal | 3 |" in proc.stdout
-
-
-def test_lstm_loop_benchmark_times_both_loops(tiny_tarball: Path, tmp_path: Path) -> None:
-    # (That both loops train the same model is tests/test_lstm_scan.py's job.)
-    out = tmp_path / "loop.json"
-    proc = _run(
-        [
-            "benchmarks/lstm_loop.py",
-            f"--data={tiny_tarball}",
-            "--configs=dropout0.4",
-            "--rounds=1",
-            f"--out={out}",
-        ]
-    )
-    assert proc.returncode == 0, proc.stderr
-    (row,) = json.loads(out.read_text())["rows"]
-    assert row["config"] == "dropout0.4"
-    assert row["hand steady epoch s"] > 0 and row["autodiff / hand"] > 0
-    assert 0 <= row["hand val acc"] <= 1 and 0 <= row["autodiff val acc"] <= 1
-    assert len(json.loads(out.read_text())["raw"]["dropout0.4"]["autodiff"]) == 1
-    assert "| dropout0.4 |" in proc.stdout
 
 
 def test_importance_stability_benchmark_reads_existing_studies(tmp_path: Path) -> None:

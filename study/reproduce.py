@@ -17,19 +17,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 import optuna
 
 from cli import add_storage_arguments, check_counts, command_parser, input_error
-from reports.render import markdown_table
-from reports.reproduction import reproduce_study_name, reproduction_table, verdict
+from reports.reproduction import reproduce_study_name
 from reports.tables import study_frame
-from search_spaces.baseline import BASELINE_GRID
-from search_spaces.keys import config_key
 from storage import StorageError, open_storage, release, tune_for_writing
-from study.reruns.groups import Candidate, enqueue_missing, run_waiting, waiting
+from study.reruns.groups import enqueue_missing, waiting
+from study.reruns.reproduction import PARTS, candidates, printed_table, recorded_config, train
 from study.setup.create import open_study
 from study.setup.flags import (
     add_data_arguments,
@@ -43,25 +39,6 @@ from study.training.backend import select_backend
 from study.training.data import DataError, load_notebook_protocol
 from study.trials.directions import name_metrics
 from study.workers.ownership import exit_code
-from study.workers.run import build_objective
-
-#: Added to ``--seed`` for the reproduction's trial seeds, apart from the study's and the
-#: confirmation's (``study.reruns.confirmation.SEED_OFFSET``).
-SEED_OFFSET = 2000
-#: The notebook's parts, as ``--parts`` names them.
-PARTS = ("1", "2", "3", "4")
-#: What the table's columns are called when printed.
-SHOWN_COLUMNS = {
-    "heading": "configuration",
-    "notebook_params": "notebook params",
-    "n_params": "our params",
-    "runs": "runs",
-    "notebook_test_accuracy": "notebook test acc",
-    "test_mean": "our mean",
-    "test_std": "our std",
-    "diff_pp": "diff (pp)",
-    "inside": "notebook inside mean ± 2 std",
-}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,31 +79,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def candidates(parts: Sequence[str] = PARTS) -> list[Candidate]:
-    """The notebook's configurations of the given parts (all 14 by default)."""
-    return [
-        Candidate(config_key(e.config.as_params()), e.config.as_params(), e.label, e.label, None)
-        for e in BASELINE_GRID
-        if e.part.removeprefix("Part ") in parts
-    ]
-
-
-def printed_table(frame: Any) -> str:
-    """The reproduction table as Markdown, with the verdict under it."""
-    table = reproduction_table(frame)
-    shown = table[list(SHOWN_COLUMNS)].copy()
-    for column, digits in (("test_mean", 4), ("test_std", 4), ("diff_pp", 2)):
-        shown[column] = [_fixed(v, digits, signed=column == "diff_pp") for v in shown[column]]
-    shown = shown.rename(columns=SHOWN_COLUMNS)
-    return "\n".join([*markdown_table(shown), "", verdict(table)])
-
-
-def _fixed(value: float, digits: int, signed: bool = False) -> str:
-    if value != value:  # NaN: no runs, or no notebook figure
-        return "—"
-    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs (or resumes) the reproduction; returns the process exit code."""
     args = parse_args(argv)
@@ -151,7 +103,7 @@ def _run(args: argparse.Namespace, backend: str) -> int:
             sampler=make_sampler(args.seed),
             pruner=optuna.pruners.NopPruner(),
             baseline=False,
-            config=_recorded_config(args, backend, data),
+            config=recorded_config(args, backend, data),
         )
     except (DataError, StorageError, StudySetupError) as exc:
         return input_error(exc)
@@ -170,38 +122,13 @@ def _run(args: argparse.Namespace, backend: str) -> int:
             file=sys.stderr,
         )
         if todo:
-            code = _train(study, data, args)
+            code = train(study, data, args)
             if code:
                 return code
         print(printed_table(study_frame(study)))
         return 0
     finally:
         release(storage)
-
-
-def _train(study: optuna.Study, data: Any, args: argparse.Namespace) -> int:
-    from study.trials.objective import trial_errors  # imports Keras
-
-    objective = build_objective(args, data, seed=args.seed + SEED_OFFSET, pruning=False)
-    return run_waiting(study, objective, trial_errors())
-
-
-def _recorded_config(args: argparse.Namespace, backend: str, data: Any) -> dict[str, Any]:
-    # --repeats and --parts say how much of the reproduction to run, and may grow on a rerun;
-    # the storage URL may hold a password. Everything else decides what a run measures.
-    unrecorded = ("storage", "repeats", "parts")
-    config = {
-        k: (str(v) if isinstance(v, Path) else v)
-        for k, v in vars(args).items()
-        if k not in unrecorded
-    }
-    config.update(
-        backend=backend,
-        data_fingerprint=data.fingerprint,
-        data_sizes=data.sizes(),
-        protocol="notebook: all training reviews, validation on the test set",
-    )
-    return config
 
 
 if __name__ == "__main__":

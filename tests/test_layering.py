@@ -60,7 +60,8 @@ ENGINE_MODULES = sorted(_module_name(p) for p in ENGINE.glob("*.py"))
      "study.setup.optimize_flags", "study.workers.run", "study.workers.parallel",
      "study.workers.stopping", "study.workers.progress", "study.optimize", "study.confirm",
      "study.reproduce", "study.reruns.groups", "study.setup.sampling", "study.setup.baselines",
-     "study.setup.create", "study.reruns.confirmation", "study.reruns.reproduction", "cli", "reports.__main__", "reports.build",
+     "study.setup.create", "study.reruns.confirmation", "study.reruns.reproduction", "cli",
+     "reports.__main__", "reports.build",
      "reports.reproduction", "reports.plots", "study.training.settings", "search_spaces.keys",
      "study.training.data", "study.training.seeds", "study.training.reference"],
 )  # fmt: skip

@@ -137,3 +137,22 @@ def test_a_candidate_whose_runs_failed_leaves_no_winner_and_exit_1(
         1,
         2,
     ]
+
+
+def test_runs_asked_by_a_process_that_died_before_training_are_re_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from study.reruns import groups
+
+    study = four_configurations(tmp_path)
+    confirm_study = open_confirm_study(study._storage, study.study_name, CONFIG)
+    enqueue_missing(confirm_study, candidates(study, PLAN.top, PLAN.baseline), PLAN.repeats)
+    dead = dead_local_owner()
+    with monkeypatch.context() as patched:  # this process stands for one that died after ask
+        patched.setattr(groups, "owner_id", lambda: dead, raising=False)
+        asked = ask_group(confirm_study)
+    assert {t.user_attrs[OWNER_ATTR] for t in confirm_study.trials[:3]} == {dead}
+    trainer = FakeTrainer(seeds_around_truth())
+    assert confirm(study, trainer) == 0
+    assert len(trainer.trained) == 9 and len(asked) == 3
+    assert study.user_attrs["confirmed_best"]["source_trial"] == 0

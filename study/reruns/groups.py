@@ -28,11 +28,13 @@ from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm  # Optuna's own dependency
 
 from study.workers.ownership import (
+    OWNER_ATTR,
     check_interrupt,
     deferred_interrupts,
     exit_code,
     fail_own_running_trials,
     install_signal_handlers,
+    owner_id,
 )
 
 
@@ -174,7 +176,11 @@ def _ask(study: optuna.Study) -> optuna.Trial:
         # "Heartbeat of storage is supposed to be used with Study.optimize": run_waiting runs
         # the same heartbeat thread for each trial it asks.
         warnings.filterwarnings("ignore", message="Heartbeat of storage", category=UserWarning)
-        return study.ask()
+        trial = study.ask()
+    # Owned from the start, so that a rerun on this host can tell the run's process died even
+    # when it died before training began (the trainer records the owner again).
+    trial.set_user_attr(OWNER_ATTR, owner_id())
+    return trial
 
 
 def run_waiting(

@@ -74,12 +74,8 @@ def compute(
     own = is_reproduction(study)
     if own and reproduced is None:
         reproduced = study
-    summary = spread = source = None
-    if confirm is not None:
-        summary, source = repeats.summary(study_frame(confirm)), "confirmation study"
-    elif not (within := repeats.within_trials(frame)).empty:
-        # A study run with --repeats R measured each trial's seed spread itself.
-        summary, source = within, "each trial's seeds, --repeats"
+    spread = None
+    summary, source = repeats.seed_table(frame, None if confirm is None else study_frame(confirm))
     if summary is not None:
         spread = repeats.pooled_spread(summary)
     # The answer: what study.optimize / study.confirm recorded, else (a confirmation made before

@@ -93,6 +93,40 @@ def within_trials(frame: pd.DataFrame) -> pd.DataFrame:
     return out[columns].sort_values("val_mean", ascending=False, ignore_index=True)
 
 
+def seed_table(
+    frame: pd.DataFrame, confirm_frame: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame | None, str | None]:
+    """Every configuration measured over several seeds, and where those seeds come from.
+
+    A configuration the confirmation study re-trained takes its runs there (other seeds, not
+    picked for being high); every other configuration whose trial trained several seeds
+    (``--repeats``) takes that trial's own. Without the trials' seeds, a ``--repeats R`` study
+    with a confirmation had no mean for the notebook's settings, and each axis test took its
+    trials' means of R seeds for single runs.
+
+    Args:
+        frame: ``tables.trials_frame`` of the study.
+        confirm_frame: ``tables.trials_frame`` of its confirmation study, if it has one.
+
+    Returns:
+        ``summary``'s columns, or None with neither source; and the source in words.
+    """
+    within = within_trials(frame)
+    if confirm_frame is None:
+        return (None, None) if within.empty else (within, "each trial's seeds, --repeats")
+    confirmed = summary(confirm_frame)
+    if within.empty:
+        return confirmed, "confirmation study"
+    others = within[~within["config"].isin(confirmed["config"])]
+    if confirmed.empty:
+        return others, "each trial's seeds, --repeats"
+    table = pd.concat([confirmed, others], ignore_index=True)
+    return (
+        table.sort_values("val_mean", ascending=False, ignore_index=True),
+        "confirmation study, and each other trial's seeds, --repeats",
+    )
+
+
 def pooled_spread(table: pd.DataFrame) -> Spread | None:
     """The pooled std over configurations with at least two repeats; None if there are none."""
     usable = table[(table["repeats"] >= 2) & table["val_std"].notna()]

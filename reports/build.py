@@ -78,11 +78,13 @@ def compute(
     summary, source = repeats.seed_table(frame, None if confirm is None else study_frame(confirm))
     if summary is not None:
         spread = repeats.pooled_spread(summary)
-    # The answer: what study.optimize / study.confirm recorded, else (a confirmation made before
-    # they recorded it) the same computed from the confirmation study.
-    confirmed = study.user_attrs.get("confirmed_best")
-    if not confirmed and confirm is not None:
-        confirmed = repeats.confirmed_best(frame, study_frame(confirm))
+    # The answer: what study.optimize / study.confirm recorded while it is current, else the
+    # same computed from the confirmation study, marked provisional.
+    confirmed = repeats.current_confirmed(
+        study.user_attrs.get("confirmed_best"),
+        frame,
+        None if confirm is None else study_frame(confirm),
+    )
     space = study_space(study).name
     # An extended study reads its further axes from its trials; a notebook study has none (an
     # old report of one never grows empty sections).

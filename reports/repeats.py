@@ -192,6 +192,39 @@ def confirmed_best(
     return {**rows[0], "candidates": rows}
 
 
+def current_confirmed(
+    stored: dict[str, Any] | None, frame: pd.DataFrame, confirm_frame: pd.DataFrame | None
+) -> dict[str, Any] | None:
+    """The answer to show: the recorded ``confirmed_best`` while it is current, else recomputed.
+
+    A record is current while the confirmation study holds exactly the complete runs it was
+    computed from (its ``runs``; a record without one, from before it was counted, is taken as
+    current). Once a later confirmation, interrupted or still running, has added runs, the
+    record may name the wrong winner: the answer is then computed from every complete run and
+    marked ``provisional`` (as it is when no finished confirmation recorded one at all), and
+    ``confirmed_text`` says so.
+
+    Args:
+        stored: The study's ``confirmed_best`` user attribute, if any.
+        frame: ``tables.trials_frame`` of the study.
+        confirm_frame: ``tables.trials_frame`` of its confirmation study, if it has one.
+    """
+    if confirm_frame is None:
+        return stored or None
+    runs = len(complete(confirm_frame))
+    if stored and stored.get("runs", runs) == runs:
+        return stored
+    record = confirmed_best(frame, confirm_frame)
+    if record is None:
+        return None
+    why = "runs added since the recorded answer" if stored else "no finished confirmation"
+    record["provisional"] = (
+        f"computed by the report from the confirmation's {runs} complete runs ({why}); "
+        "rerun the confirmation to complete it"
+    )
+    return record
+
+
 def confirmed_text(record: dict[str, Any]) -> str:
     """One line for a ``confirmed_best`` record.
 
@@ -210,6 +243,8 @@ def confirmed_text(record: dict[str, Any]) -> str:
     )
     if record.get("single_val") is not None:
         text += f"; its single run: {_num(record['single_val'])} / {_num(record['single_test'])}"
+    if record.get("provisional"):
+        text += f" (provisional: {record['provisional']})"
     return text
 
 

@@ -150,6 +150,26 @@ def check_confirm_study(storage: BaseStorage, study_name: str, config: dict[str,
         _check(optuna.load_study(storage=storage, study_name=name), config)
 
 
+def check_trained_as_study(study: optuna.Study, config: dict[str, Any]) -> None:
+    """Refuses a confirmation whose runs would train otherwise than the study's trials.
+
+    Its winner becomes the study's ``confirmed_best``, the answer every report headlines; runs
+    with another ``--seed`` (another validation split) or ``--epochs`` would measure something
+    else than the trials they confirm. Reads only.
+
+    Raises:
+        StudySetupError: ``config`` differs from the study's recorded settings in
+            ``RUN_SETTINGS`` (one line naming each, with both values).
+    """
+    try:
+        _check(study, config)
+    except StudySetupError as exc:
+        raise StudySetupError(
+            f"{exc} (a confirmation trains as the study it confirms: its winner is recorded "
+            "as the study's answer)"
+        ) from None
+
+
 def _check(confirm: optuna.Study, config: dict[str, Any]) -> None:
     check_settings(confirm, {k: v for k, v in config.items() if k in RUN_SETTINGS})
 

@@ -74,19 +74,17 @@ def compute(
     own = is_reproduction(study)
     if own and reproduced is None:
         reproduced = study
-    summary = spread = source = None
-    if confirm is not None:
-        summary, source = repeats.summary(study_frame(confirm)), "confirmation study"
-    elif not (within := repeats.within_trials(frame)).empty:
-        # A study run with --repeats R measured each trial's seed spread itself.
-        summary, source = within, "each trial's seeds, --repeats"
+    spread = None
+    summary, source = repeats.seed_table(frame, None if confirm is None else study_frame(confirm))
     if summary is not None:
         spread = repeats.pooled_spread(summary)
-    # The answer: what study.optimize / study.confirm recorded, else (a confirmation made before
-    # they recorded it) the same computed from the confirmation study.
-    confirmed = study.user_attrs.get("confirmed_best")
-    if not confirmed and confirm is not None:
-        confirmed = repeats.confirmed_best(frame, study_frame(confirm))
+    # The answer: what study.optimize / study.confirm recorded while it is current, else the
+    # same computed from the confirmation study, marked provisional.
+    confirmed = repeats.current_confirmed(
+        study.user_attrs.get("confirmed_best"),
+        frame,
+        None if confirm is None else study_frame(confirm),
+    )
     space = study_space(study).name
     # An extended study reads its further axes from its trials; a notebook study has none (an
     # old report of one never grows empty sections).

@@ -174,7 +174,10 @@ def _basis(axis: Axis, frame: pd.DataFrame, controlled: pd.DataFrame) -> str:
     )
     if "repeats" in controlled:
         runs = int(controlled["repeats"].fillna(0).sum())
-        text += f" and {count(runs, 'repeated run')} of those in the confirmation study"
+        text += (
+            f" and {count(runs, 'seeded run')} of those (the confirmation study's runs, or the "
+            "trial's own seeds under --repeats)"
+        )
     return text + left_out(frame)
 
 

@@ -93,6 +93,40 @@ def within_trials(frame: pd.DataFrame) -> pd.DataFrame:
     return out[columns].sort_values("val_mean", ascending=False, ignore_index=True)
 
 
+def seed_table(
+    frame: pd.DataFrame, confirm_frame: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame | None, str | None]:
+    """Every configuration measured over several seeds, and where those seeds come from.
+
+    A configuration the confirmation study re-trained takes its runs there (other seeds, not
+    picked for being high); every other configuration whose trial trained several seeds
+    (``--repeats``) takes that trial's own. Without the trials' seeds, a ``--repeats R`` study
+    with a confirmation had no mean for the notebook's settings, and each axis test took its
+    trials' means of R seeds for single runs.
+
+    Args:
+        frame: ``tables.trials_frame`` of the study.
+        confirm_frame: ``tables.trials_frame`` of its confirmation study, if it has one.
+
+    Returns:
+        ``summary``'s columns, or None with neither source; and the source in words.
+    """
+    within = within_trials(frame)
+    if confirm_frame is None:
+        return (None, None) if within.empty else (within, "each trial's seeds, --repeats")
+    confirmed = summary(confirm_frame)
+    if within.empty:
+        return confirmed, "confirmation study"
+    others = within[~within["config"].isin(confirmed["config"])]
+    if confirmed.empty:
+        return others, "each trial's seeds, --repeats"
+    table = pd.concat([confirmed, others], ignore_index=True)
+    return (
+        table.sort_values("val_mean", ascending=False, ignore_index=True),
+        "confirmation study, and each other trial's seeds, --repeats",
+    )
+
+
 def pooled_spread(table: pd.DataFrame) -> Spread | None:
     """The pooled std over configurations with at least two repeats; None if there are none."""
     usable = table[(table["repeats"] >= 2) & table["val_std"].notna()]
@@ -158,6 +192,39 @@ def confirmed_best(
     return {**rows[0], "candidates": rows}
 
 
+def current_confirmed(
+    stored: dict[str, Any] | None, frame: pd.DataFrame, confirm_frame: pd.DataFrame | None
+) -> dict[str, Any] | None:
+    """The answer to show: the recorded ``confirmed_best`` while it is current, else recomputed.
+
+    A record is current while the confirmation study holds exactly the complete runs it was
+    computed from (its ``runs``; a record without one, from before it was counted, is taken as
+    current). Once a later confirmation, interrupted or still running, has added runs, the
+    record may name the wrong winner: the answer is then computed from every complete run and
+    marked ``provisional`` (as it is when no finished confirmation recorded one at all), and
+    ``confirmed_text`` says so.
+
+    Args:
+        stored: The study's ``confirmed_best`` user attribute, if any.
+        frame: ``tables.trials_frame`` of the study.
+        confirm_frame: ``tables.trials_frame`` of its confirmation study, if it has one.
+    """
+    if confirm_frame is None:
+        return stored or None
+    runs = len(complete(confirm_frame))
+    if stored and stored.get("runs", runs) == runs:
+        return stored
+    record = confirmed_best(frame, confirm_frame)
+    if record is None:
+        return None
+    why = "runs added since the recorded answer" if stored else "no finished confirmation"
+    record["provisional"] = (
+        f"computed by the report from the confirmation's {runs} complete runs ({why}); "
+        "rerun the confirmation to complete it"
+    )
+    return record
+
+
 def confirmed_text(record: dict[str, Any]) -> str:
     """One line for a ``confirmed_best`` record.
 
@@ -176,6 +243,8 @@ def confirmed_text(record: dict[str, Any]) -> str:
     )
     if record.get("single_val") is not None:
         text += f"; its single run: {_num(record['single_val'])} / {_num(record['single_test'])}"
+    if record.get("provisional"):
+        text += f" (provisional: {record['provisional']})"
     return text
 
 

@@ -18,13 +18,15 @@ from optuna.trial import TrialState
 
 from cli import add_storage_arguments, command_parser, input_error
 from reports.load import ReportInputError, confirm_study_name, load_study_readonly
-from reports.repeats import confirmed_text
+from reports.repeats import confirmed_text, current_confirmed
+from reports.tables import study_frame
 from storage import StorageError, open_storage, tune_for_writing
 from study.reruns.confirmation import (
     FLAGS,
     Plan,
     candidates,
     check_confirm_study,
+    check_trained_as_study,
     confirm_config,
     keras_trainer,
     run_confirmation,
@@ -99,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data = load_dataset(data_settings(settings))
         config = confirm_config(settings, data, args.study_name, backend)
         check_confirm_study(study._storage, args.study_name, config)
+        check_trained_as_study(study, config)
         storage = open_storage(args.storage)  # with heartbeat: this process writes trials
         tune_for_writing(storage)
     except (DataError, StorageError, StudySetupError) as exc:
@@ -109,7 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = confirm_study_name(args.study_name)
     confirm = optuna.load_study(storage=storage, study_name=name)
     done = len(confirm.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-    record = study.user_attrs.get("confirmed_best")
+    record = current_confirmed(
+        study.user_attrs.get("confirmed_best"), study_frame(study), study_frame(confirm)
+    )
     if record is not None:
         print(confirmed_text(record))
     print(

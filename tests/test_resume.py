@@ -276,9 +276,10 @@ def test_a_process_that_saw_a_baseline_missing_too_late_does_not_enqueue_it_agai
 def test_a_process_leaves_the_re_enqueue_to_the_one_that_holds_the_claim(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'b.db'}"
     study_with_baselines(url, {0: ["KeyboardInterrupt: SIGINT"]})
-    holder = optuna.create_study(
-        storage=url, study_name=f"s#baseline-requeue#{len(BASELINE_GRID)}"
-    )
+    from study.setup.baselines import requeue_claim
+
+    claim = requeue_claim(optuna.load_study(storage=url, study_name="s"))
+    holder = optuna.create_study(storage=url, study_name=claim)
     assert waiting_labels(resume(url)) == []  # another process is re-enqueuing it right now
     optuna.delete_study(study_name=holder.study_name, storage=url)
     assert waiting_labels(resume(url)) == [BASELINE_GRID[0].label]

@@ -31,7 +31,9 @@ from search_spaces.lstm import study_space
 from study.reruns.groups import (
     Candidate,
     GroupTrainer,
+    describe_incomplete,
     enqueue_missing,
+    incomplete,
     missing,
     run_waiting,
     waiting,
@@ -39,6 +41,7 @@ from study.reruns.groups import (
 from study.setup.settings import RESULT_SETTINGS, StudySetupError, check_settings
 from study.training.data import Dataset
 from study.trials.directions import name_metrics
+from study.workers.ownership import fail_stale_trials, recover_dead_trials
 from study.workers.run import build_objective
 
 #: Added to the study's seed for the repeats, so that no repeat reuses a seed of the study's own
@@ -147,6 +150,26 @@ def check_confirm_study(storage: BaseStorage, study_name: str, config: dict[str,
         _check(optuna.load_study(storage=storage, study_name=name), config)
 
 
+def check_trained_as_study(study: optuna.Study, config: dict[str, Any]) -> None:
+    """Refuses a confirmation whose runs would train otherwise than the study's trials.
+
+    Its winner becomes the study's ``confirmed_best``, the answer every report headlines; runs
+    with another ``--seed`` (another validation split) or ``--epochs`` would measure something
+    else than the trials they confirm. Reads only.
+
+    Raises:
+        StudySetupError: ``config`` differs from the study's recorded settings in
+            ``RUN_SETTINGS`` (one line naming each, with both values).
+    """
+    try:
+        _check(study, config)
+    except StudySetupError as exc:
+        raise StudySetupError(
+            f"{exc} (a confirmation trains as the study it confirms: its winner is recorded "
+            "as the study's answer)"
+        ) from None
+
+
 def _check(confirm: optuna.Study, config: dict[str, Any]) -> None:
     check_settings(confirm, {k: v for k, v in config.items() if k in RUN_SETTINGS})
 
@@ -176,14 +199,32 @@ def open_confirm_study(
 
 
 def confirmation_pending(study: optuna.Study, plan: Plan) -> int:
-    """How many runs of ``plan`` are left to train (missing or waiting); reads only."""
+    """How many runs of ``plan`` have no complete run yet (missing, waiting, running); reads only.
+
+    Runs RUNNING under a worker that died count: the confirmation fails and re-runs them.
+    """
     name = confirm_study_name(study.study_name)
     storage = study._storage
-    if not any(s.study_name == name for s in storage.get_all_studies()):
-        return len(missing(None, candidates(study, plan.top, plan.baseline), plan.repeats))
-    confirm = optuna.load_study(storage=storage, study_name=name)
     wanted = candidates(study, plan.top, plan.baseline)
-    return len(missing(confirm, wanted, plan.repeats)) + waiting(confirm)
+    if not any(s.study_name == name for s in storage.get_all_studies()):
+        return len(incomplete(None, wanted, plan.repeats))
+    confirm = optuna.load_study(storage=storage, study_name=name)
+    return len(incomplete(confirm, wanted, plan.repeats))
+
+
+def recover_lost_runs(confirm: optuna.Study) -> list[int]:
+    """Fails and re-queues the confirmation runs whose worker died, as a resumed study's trials.
+
+    A configuration's repeats train together, so a killed confirmation (SIGKILL, the OOM killer,
+    a pre-empted host) leaves all of them RUNNING: without this they would count as under way
+    for ever and the configuration would drop out of the comparison. A run is lost when its
+    owner is a dead process of this host, or when its heartbeat stopped (RDB storages); the
+    re-queued copy keeps ``confirm_key`` and ``repeat`` (``storage.PROVENANCE_ATTRS``).
+
+    Returns:
+        The numbers of the runs failed.
+    """
+    return sorted(recover_dead_trials(confirm) + fail_stale_trials(confirm))
 
 
 def run_confirmation(
@@ -227,6 +268,9 @@ def run_confirmation(
     except StudySetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    lost = recover_lost_runs(confirm)
+    if lost:
+        print(f"re-queued confirmation run(s) {lost}: their worker died", file=sys.stderr)
     added = enqueue_missing(confirm, wanted, plan.repeats)
     todo = waiting(confirm)
     print(
@@ -240,8 +284,37 @@ def run_confirmation(
         code = run_waiting(confirm, trainer, catch, progress=progress)
         if code:
             return code
-    record = confirmed_best(study_frame(study), study_frame(confirm), min(2, plan.repeats))
+    return record_winner(study, confirm, wanted, plan)
+
+
+def record_winner(
+    study: optuna.Study, confirm: optuna.Study, wanted: list[Candidate], plan: Plan
+) -> int:
+    """Records ``confirmed_best`` once every run of every candidate is complete, else says why not.
+
+    A winner chosen while a candidate's runs are missing would be chosen without it (or on fewer
+    seeds), and nothing would show it. The record counts the complete runs it was computed from
+    (``runs``), so a report can tell when the confirmation study has changed since.
+
+    Returns:
+        0 when recorded, or when the lacking runs are still waiting or running elsewhere (the
+        process that completes the last one records it); 1 when some failed (a rerun retries
+        them).
+    """
+    lacking = incomplete(confirm, wanted, plan.repeats)
+    if lacking:
+        described = describe_incomplete(confirm, lacking)
+        print(
+            f"no confirmed best recorded: the confirmation is incomplete: {described}; rerun "
+            "the same command to complete it",
+            file=sys.stderr,
+        )
+        # Failed (not waiting or running): nothing under way will complete them.
+        return 1 if missing(confirm, wanted, plan.repeats) else 0
+    runs = study_frame(confirm)
+    record = confirmed_best(study_frame(study), runs, min(2, plan.repeats))
     if record is not None:
+        record["runs"] = len(complete(runs))
         study.set_user_attr("confirmed_best", record)
     return 0
 

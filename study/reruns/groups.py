@@ -4,7 +4,9 @@
 ``python -m study.reproduce`` (the notebook's 14 under its own protocol) both enqueue every
 (configuration, repeat) once, tagged with ``confirm_key`` and ``repeat``, and train what waits.
 A rerun enqueues only what is neither complete, running nor waiting, so it resumes after a crash
-and extends the study when ``--repeats`` grows.
+and extends the study when ``--repeats`` grows; the runs of a worker that died are failed and
+re-queued first (``study.reruns.confirmation.recover_lost_runs``), or they would count as
+running for ever.
 
 A configuration's missing repeats are asked together, trained together as replicas of one
 vectorized program (``Objective.train_together``) and told together.
@@ -22,15 +24,17 @@ from typing import Any, NamedTuple, Protocol
 
 import optuna
 from optuna.storages._heartbeat import get_heartbeat_thread
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm  # Optuna's own dependency
 
 from study.workers.ownership import (
+    OWNER_ATTR,
     check_interrupt,
     deferred_interrupts,
     exit_code,
     fail_own_running_trials,
     install_signal_handlers,
+    owner_id,
 )
 
 
@@ -63,13 +67,59 @@ def missing(
         repeats: Runs per configuration.
     """
     alive = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+    return _without(study, wanted, repeats, alive)
+
+
+def incomplete(
+    study: optuna.Study | None, wanted: list[Candidate], repeats: int
+) -> list[tuple[Candidate, int]]:
+    """Each (configuration, repeat) with no COMPLETE run yet (waiting, running, failed or none).
+
+    A comparison of the configurations is fair only when this is empty: a configuration whose
+    runs are missing would otherwise drop out of it, or be compared on fewer seeds.
+    """
+    return _without(study, wanted, repeats, (TrialState.COMPLETE,))
+
+
+def _without(
+    study: optuna.Study | None,
+    wanted: list[Candidate],
+    repeats: int,
+    states: tuple[TrialState, ...],
+) -> list[tuple[Candidate, int]]:
     have = set()
     if study is not None:
         have = {
             (t.user_attrs.get("confirm_key"), t.user_attrs.get("repeat"))
-            for t in study.get_trials(deepcopy=False, states=alive)
+            for t in study.get_trials(deepcopy=False, states=states)
         }
     return [(c, r) for c in wanted for r in range(repeats) if (c.key, r) not in have]
+
+
+def describe_incomplete(study: optuna.Study, lacking: list[tuple[Candidate, int]]) -> str:
+    """Names each configuration with runs lacking, how many, and the state of each lacking run.
+
+    E.g. ``top 1: trial #0 lacks 3 of its runs (2 running, 1 failed: TrainingDiverged: ...)``.
+    """
+    latest: dict[tuple[Any, Any], FrozenTrial] = {}
+    for run in study.get_trials(deepcopy=False):
+        latest[(run.user_attrs.get("confirm_key"), run.user_attrs.get("repeat"))] = run
+    fates: dict[str, list[str]] = {}  # by label, in the order of ``lacking``
+    for candidate, repeat in lacking:
+        trial = latest.get((candidate.key, repeat))
+        if trial is None:
+            fate = "not enqueued"
+        elif trial.state == TrialState.FAIL:
+            fate = f"failed: {trial.user_attrs.get('fail_reason', 'no reason recorded')}"
+        else:
+            fate = trial.state.name.lower()
+        fates.setdefault(candidate.label, []).append(fate)
+    parts = []
+    for label, found in fates.items():
+        counted = {fate: found.count(fate) for fate in found}
+        states = ", ".join(f"{n} {fate}" for fate, n in counted.items())
+        parts.append(f"{label} lacks {len(found)} run{'s' if len(found) > 1 else ''} ({states})")
+    return "; ".join(parts)
 
 
 def enqueue_missing(study: optuna.Study, wanted: list[Candidate], repeats: int) -> int:
@@ -126,7 +176,11 @@ def _ask(study: optuna.Study) -> optuna.Trial:
         # "Heartbeat of storage is supposed to be used with Study.optimize": run_waiting runs
         # the same heartbeat thread for each trial it asks.
         warnings.filterwarnings("ignore", message="Heartbeat of storage", category=UserWarning)
-        return study.ask()
+        trial = study.ask()
+    # Owned from the start, so that a rerun on this host can tell the run's process died even
+    # when it died before training began (the trainer records the owner again).
+    trial.set_user_attr(OWNER_ATTR, owner_id())
+    return trial
 
 
 def run_waiting(

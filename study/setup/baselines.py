@@ -118,18 +118,21 @@ def requeue_missing_baselines(study: optuna.Study) -> list[str]:
     Each would find the same baselines missing and enqueue them again, so the one that
     re-enqueues is decided as the study's creator is: by the storage's unique study names,
     the only write every Optuna storage makes atomic. A process claims the name
-    ``<study>#baseline-requeue#<trials it saw>``, checks again what is missing (a process that
-    held the claim before may have enqueued it already) and enqueues that, then drops the
-    claim. A process that finds the name taken leaves it to its holder. Should the holder die
-    between claim and drop, that claim blocks only resumes that see the same number of trials:
-    the next trial run frees it, and the summary names what is missing meanwhile.
+    ``requeue_claim(study)``, checks again what is missing (a process that held the claim
+    before may have enqueued it already) and enqueues that, then drops the claim. A process
+    that finds the name taken leaves it to its holder. The name depends only on which baseline
+    trials have failed, which enqueueing does not change, so a process that looks while
+    another is partway through enqueueing claims the same name (it once held the number of
+    trials, which the enqueueing changes: two processes could then both hold a claim and both
+    enqueue). Should the holder die between claim and drop, its claim blocks only resumes that
+    see the same failed baselines: the next failed baseline frees it, and the summary names
+    what is missing meanwhile.
     """
     if not [m for m in missing_baselines(study) if m.retry]:
         return []
     storage = study._storage
-    claim = f"{study.study_name}#baseline-requeue#{len(study.get_trials(deepcopy=False))}"
     try:
-        claim_id = storage.create_new_study([StudyDirection.MAXIMIZE], claim)
+        claim_id = storage.create_new_study([StudyDirection.MAXIMIZE], requeue_claim(study))
     except DuplicatedStudyError:
         return []  # another process is re-enqueuing them now
     try:
@@ -138,3 +141,17 @@ def requeue_missing_baselines(study: optuna.Study) -> list[str]:
     finally:
         storage.delete_study(claim_id)
     return labels
+
+
+def requeue_claim(study: optuna.Study) -> str:
+    """The study name that ``requeue_missing_baselines`` claims: ``<study>#baseline-requeue#<N>``.
+
+    ``N`` is the number of the study's latest failed baseline trial (``none`` when none
+    failed): the same for every process that sees the same baselines lost, whatever it enqueued.
+    """
+    failed = [
+        t.number
+        for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        if "baseline" in t.user_attrs
+    ]
+    return f"{study.study_name}#baseline-requeue#{max(failed) if failed else 'none'}"

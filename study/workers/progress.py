@@ -83,8 +83,15 @@ def print_summary(study: optuna.Study, storage_url: str) -> None:
     _print_missing_baselines(study)
     confirmed = study.user_attrs.get("confirmed_best")
     if confirmed:  # the answer: a mean over other seeds, not the luckiest single run
-        from reports.repeats import confirmed_text  # pandas: only for a confirmed study
+        # pandas: only for a confirmed study
+        from reports.load import load_confirm_study
+        from reports.repeats import confirmed_text, current_confirmed
+        from reports.tables import study_frame
 
+        confirm = load_confirm_study(study)
+        frame = None if confirm is None else study_frame(confirm)
+        confirmed = current_confirmed(confirmed, study_frame(study), frame)
+    if confirmed:
         print(confirmed_text(confirmed))
     best = best_trial(study)
     if best is None:

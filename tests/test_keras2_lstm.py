@@ -21,6 +21,7 @@ from search_spaces.baseline import BASELINE_GRID
 from study.training.keras2_lstm import Keras2LSTM
 from study.training.model import build_model
 from tests.conftest import ROOT
+from tests.device import full_float32_products, require  # noqa: F401
 
 BATCH, STEPS, FEATURES, UNITS = 16, 12, 3, 5
 
@@ -40,6 +41,7 @@ def _changes_over_time(masks: np.ndarray) -> float:
 
 
 def test_tf_keras_draws_new_masks_at_every_step_inside_tf_function() -> None:
+    require("tensorflow", "tf_keras")
     # Keras 2 (tf-keras), the notebook's Keras. Its LSTMCell is made to output the recurrent
     # mask of the input gate it used at each step, and the inputs' mask of that gate.
     code = textwrap.dedent(
@@ -252,6 +254,7 @@ def test_part3_baselines_keep_the_notebooks_parameter_counts(style: str) -> None
 
 
 def test_the_same_semantics_hold_under_tensorflow() -> None:
+    require("tensorflow")
     # The tests above run on the default backend (JAX); the layer must behave the same under
     # TensorFlow (ops.scan is a tf.while_loop there). Rerun them in a TensorFlow process.
     chosen = "new_masks_per_step or dropout_alone or outside_training or dropout_in_training"
@@ -283,3 +286,15 @@ def test_jax_masks_drop_the_rate_asked_for_and_keep_a_mean_of_one(rate: float) -
     assert kept_fraction == pytest.approx(1 - rate, rel=1e-4)
     other = np.asarray(jax_mask(jax.random.PRNGKey(4), (64, 80, 4, 9), rate, "float32"))
     assert (mask != other).any()
+
+
+def test_require_skips_naming_what_is_missing_and_fails_in_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    require("numpy")  # installed: nothing happens
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="needs no_such_module_22, not installed"):
+        require("numpy", "no_such_module_22")
+    monkeypatch.setenv("CI", "1")
+    with pytest.raises(pytest.fail.Exception, match="needs no_such_module_22"):
+        require("no_such_module_22")

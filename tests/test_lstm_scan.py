@@ -6,6 +6,8 @@ import keras
 import numpy as np
 import pytest
 
+from tests.device import full_float32_products  # noqa: F401
+
 STEPS, BATCH, UNITS = 7, 5, 4
 
 

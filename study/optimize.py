@@ -23,7 +23,12 @@ from cli import input_error
 from storage import StorageError, open_storage, redacted, release, tune_for_writing
 from study.setup.create import open_study
 from study.setup.flags import data_settings
-from study.setup.optimize_flags import parse_args, resolved_config
+from study.setup.optimize_flags import (
+    parse_args,
+    recorded_config,
+    resolve_repeats,
+    resolved_config,
+)
 from study.setup.references import report_references
 from study.setup.sampling import make_pruner, make_sampler
 from study.setup.settings import StudySetupError
@@ -52,6 +57,7 @@ def _run(args: argparse.Namespace, argv: list[str], backend: str) -> int:
     try:
         data = load_dataset(data_settings(args))
         storage = open_storage(args.storage, grace_period=args.heartbeat_grace)
+        resolve_repeats(args, recorded_config(storage, args.study_name))
         if args.confirm_top:  # refused now, before anything is written, not after the trials
             from study.reruns.confirmation import (  # reads report tables
                 check_confirm_study,

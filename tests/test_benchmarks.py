@@ -160,3 +160,29 @@ def test_gpu_check_runs_the_study_through_its_cli_with_two_workers(
     result, detail = gpu_check._study(args, 2, tmp_path)
     assert result == "ok", detail
     assert "2 complete" in detail
+
+
+def test_gpu_check_steps_keep_what_a_killed_step_printed_and_refuse_unknown_steps() -> None:
+    from benchmarks import gpu_check
+
+    seen: list[str] = []
+    code, output = gpu_check._stream(
+        ["-c", "import time; print('measured', flush=True); time.sleep(60)"], 3, seen.append
+    )
+    assert code == 124 and seen == ["measured"] and "timed out after 3 s" in output
+    args = gpu_check.parse_args(["--full-study", "--skip-tests"])
+    assert args.steps == ["device", "epochs", "baselines", "workers", "study100"]
+    refused = _run(["benchmarks/gpu_check.py", "--steps=device,warp"])
+    assert refused.returncode == 2 and "--steps: unknown step 'warp'" in refused.stderr
+
+
+def test_gpu_check_report_is_written_after_every_step(tmp_path: Path) -> None:
+    from benchmarks import gpu_check
+
+    report = gpu_check.Report(tmp_path / "gpu.json", {"budget": "480"})
+    report.add("epochs", "units8, R = 1: steady epoch", "0.40 s")
+    report.save()
+    saved = json.loads((tmp_path / "gpu.json").read_text())
+    assert saved["rows"][0]["result"] == "0.40 s" and not report.failed
+    report.add("workers", "study.optimize", "TIMED OUT")
+    assert report.failed

@@ -19,6 +19,7 @@ import pytest
 from study.training.keras2_gru import Keras2GRU
 from study.training.keras2_lstm import Keras2LSTM
 from tests.conftest import ROOT
+from tests.device import full_float32_products, require  # noqa: F401
 from tests.test_keras2_lstm import (
     _changes_over_time,
     _record_masks,
@@ -36,6 +37,7 @@ def _sequence() -> np.ndarray:
 
 
 def test_tf_keras_gru_draws_new_masks_at_every_step_inside_tf_function() -> None:
+    require("tensorflow", "tf_keras")
     # Keras 2's GRUCell is made to output the recurrent mask of the update gate it used at each
     # step, and the inputs' mask of that gate.
     code = textwrap.dedent(
@@ -160,12 +162,16 @@ def test_keras2_gru_is_keras_gru_outside_training(go_backwards: bool) -> None:
 @pytest.mark.parametrize("go_backwards", [False, True])
 def test_without_dropout_in_training_our_loop_is_keras_loop(cls: type, go_backwards: bool) -> None:
     # Rates that round to no drop run our per-gate loop: it must be Keras' own, in either
-    # direction (Keras returns a go_backwards layer's outputs in the order it processed them).
+    # direction (Keras' scan returns a go_backwards layer's outputs in the order it processed
+    # them). Against Keras' scan path, not cuDNN: on a GPU Keras 3.15's cuDNN LSTM returns a
+    # backward sequence in time order instead (test_keras_cudnn_lstm_backward_order_on_gpu).
     x = _sequence()
     kwargs = {"return_sequences": True, "go_backwards": go_backwards}
     keras_cls = keras.layers.GRU if cls is Keras2GRU else keras.layers.LSTM
     ours, plain = with_keras_weights(
-        cls(UNITS, dropout=1e-9, recurrent_dropout=1e-9, **kwargs), keras_cls(UNITS, **kwargs), x
+        cls(UNITS, dropout=1e-9, recurrent_dropout=1e-9, **kwargs),
+        keras_cls(UNITS, use_cudnn=False, **kwargs),
+        x,
     )
     np.testing.assert_allclose(np.asarray(ours(x, training=True)), np.asarray(plain(x)), atol=1e-5)
 
@@ -224,6 +230,7 @@ def test_config_round_trip_keeps_the_rates_seed_and_cudnn_setting() -> None:
 
 
 def test_the_gru_semantics_hold_under_tensorflow() -> None:
+    require("tensorflow")
     chosen = "per_step_and_gate or dropout_alone or outside_training or our_loop or bidirectional"
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider", "-k", chosen],

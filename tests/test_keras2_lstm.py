@@ -21,6 +21,7 @@ from search_spaces.baseline import BASELINE_GRID
 from study.training.keras2_lstm import Keras2LSTM
 from study.training.model import build_model
 from tests.conftest import ROOT
+from tests.device import full_float32_products, gpu_only, require  # noqa: F401
 
 BATCH, STEPS, FEATURES, UNITS = 16, 12, 3, 5
 
@@ -40,6 +41,7 @@ def _changes_over_time(masks: np.ndarray) -> float:
 
 
 def test_tf_keras_draws_new_masks_at_every_step_inside_tf_function() -> None:
+    require("tensorflow", "tf_keras")
     # Keras 2 (tf-keras), the notebook's Keras. Its LSTMCell is made to output the recurrent
     # mask of the input gate it used at each step, and the inputs' mask of that gate.
     code = textwrap.dedent(
@@ -252,6 +254,7 @@ def test_part3_baselines_keep_the_notebooks_parameter_counts(style: str) -> None
 
 
 def test_the_same_semantics_hold_under_tensorflow() -> None:
+    require("tensorflow")
     # The tests above run on the default backend (JAX); the layer must behave the same under
     # TensorFlow (ops.scan is a tf.while_loop there). Rerun them in a TensorFlow process.
     chosen = "new_masks_per_step or dropout_alone or outside_training or dropout_in_training"
@@ -264,7 +267,7 @@ def test_the_same_semantics_hold_under_tensorflow() -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:]
-    assert "4 passed" in proc.stdout
+    assert "7 passed" in proc.stdout  # 3 of them: the backward order outside training
 
 
 @pytest.mark.parametrize("rate", [0.05, 0.4, 0.5, 0.9])
@@ -283,3 +286,95 @@ def test_jax_masks_drop_the_rate_asked_for_and_keep_a_mean_of_one(rate: float) -
     assert kept_fraction == pytest.approx(1 - rate, rel=1e-4)
     other = np.asarray(jax_mask(jax.random.PRNGKey(4), (64, 80, 4, 9), rate, "float32"))
     assert (mask != other).any()
+
+
+def test_require_skips_naming_what_is_missing_and_fails_in_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    require("numpy")  # installed: nothing happens
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="needs no_such_module_22, not installed"):
+        require("numpy", "no_such_module_22")
+    monkeypatch.setenv("CI", "1")
+    with pytest.raises(pytest.fail.Exception, match="needs no_such_module_22"):
+        require("no_such_module_22")
+
+
+# -- go_backwards and Keras' cuDNN LSTM ------------------------------------------------------
+# Keras 3.15's cuDNN LSTM under JAX (keras/src/backend/jax/rnn.py, ``lstm``) returns a
+# go_backwards layer's sequence in time order, its scan path (``rnn``) in the order it processed
+# the steps; ``Bidirectional`` flips the backward layer's sequence, expecting the latter. Only
+# ``Bidirectional`` builds backward layers here (study.training.model), so the product must never
+# send a backward sequence to that cuDNN entry point outside the fused bidirectional one.
+
+BACKWARD_RATES = [(0.4, 0.5), (0.4, 0.0), (0.0, 0.5)]
+
+
+@pytest.mark.parametrize(("dropout", "recurrent_dropout"), BACKWARD_RATES)
+def test_keras2_lstm_backward_outside_training_is_keras_scan_order(
+    dropout: float, recurrent_dropout: float
+) -> None:
+    # Evaluation runs Keras' loop; the sequence must come in the order training returns it.
+    x = _sequence()
+    kwargs = {"return_sequences": True, "go_backwards": True}
+    ours, plain = with_keras_weights(
+        Keras2LSTM(UNITS, dropout=dropout, recurrent_dropout=recurrent_dropout, **kwargs),
+        keras.layers.LSTM(UNITS, use_cudnn=False, **kwargs),
+        x,
+    )
+    np.testing.assert_allclose(np.asarray(ours(x)), np.asarray(plain(x)), atol=1e-6)
+
+
+@pytest.mark.parametrize("style", ["keras2", "keras3"])
+@pytest.mark.parametrize(("dropout", "recurrent_dropout"), [(0.0, 0.0), *BACKWARD_RATES])
+def test_no_backward_sequence_reaches_keras_cudnn_lstm(
+    monkeypatch: pytest.MonkeyPatch, style: str, dropout: float, recurrent_dropout: float
+) -> None:
+    # Runs on a CPU: every call to Keras' cuDNN entry point is recorded, then refused as a CPU
+    # refuses it (Keras falls back to its scan). A Bidirectional whose fused cuDNN path can be
+    # attempted takes it on a GPU (and gives the scan's result, test below); every other
+    # backward layer must keep its sequence away from ``backend.lstm``, training or not.
+    from keras.src import backend
+
+    calls: list[tuple[bool, bool]] = []
+
+    def recorded(*args, go_backwards=False, return_sequences=False, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append((go_backwards, return_sequences))
+        raise NotImplementedError("no cuDNN here")
+
+    monkeypatch.setattr(backend, "lstm", recorded)
+    config = ModelConfig(UNITS, FEATURES, 2, dropout, recurrent_dropout, bidirectional=True)
+    model = build_model(config, sequence_length=STEPS, dropout_style=style)
+    wrappers = [la for la in model.layers if isinstance(la, keras.layers.Bidirectional)]
+    assert len(wrappers) == 2 and wrappers[0].return_sequences
+    wrapper = wrappers[0]
+    if wrapper._can_attempt_fused_lstm(None):
+        assert not (dropout or recurrent_dropout)  # the fused path runs no dropout
+        return
+    for training in (True, False):
+        wrapper.backward_layer(_sequence(), training=training)
+    assert (True, True) not in calls, calls
+
+
+@gpu_only
+def test_keras_cudnn_lstm_backward_order_on_gpu() -> None:
+    # Pins what the workaround above rests on: if a Keras upgrade changes the cuDNN path's
+    # order, this fails and the workaround can go (study.training.keras2_lstm, model).
+    x = _sequence()
+    kwargs = {"return_sequences": True, "go_backwards": True}
+    cudnn, scan = with_keras_weights(
+        keras.layers.LSTM(UNITS, **kwargs), keras.layers.LSTM(UNITS, use_cudnn=False, **kwargs), x
+    )
+    got, want = np.asarray(cudnn(x)), np.asarray(scan(x))
+    np.testing.assert_allclose(got[:, ::-1], want, atol=1e-5)  # time order, not processing
+    assert not np.allclose(got, want, atol=1e-3)
+    # The fused bidirectional cuDNN path (no dropout) gives the scan path's result.
+    fused = keras.layers.Bidirectional(keras.layers.LSTM(UNITS, return_sequences=True))
+    plain = keras.layers.Bidirectional(
+        keras.layers.LSTM(UNITS, return_sequences=True, use_cudnn=False)
+    )
+    fused.build(x.shape)
+    plain.build(x.shape)
+    plain.set_weights(fused.get_weights())
+    assert fused._can_attempt_fused_lstm(None) and not plain._can_attempt_fused_lstm(None)
+    np.testing.assert_allclose(np.asarray(fused(x)), np.asarray(plain(x)), atol=1e-5)

@@ -6,6 +6,8 @@ import keras
 import numpy as np
 import pytest
 
+from tests.device import full_float32_products  # noqa: F401
+
 STEPS, BATCH, UNITS = 7, 5, 4
 
 
@@ -112,3 +114,40 @@ def test_hand_written_loop_only_for_the_standard_lstm() -> None:
     assert Keras2LSTM(4, recurrent_dropout=0.5)._has_hand_written_backward()
     assert not Keras2LSTM(4, recurrent_dropout=0.5, activation="relu")._has_hand_written_backward()
     assert not Keras2LSTM(4, recurrent_dropout=0.5, unroll=True)._has_hand_written_backward()
+
+
+def test_unroll_is_chosen_by_device_and_changes_nothing_but_speed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import jax
+
+    from study.training.lstm_scan import masked_lstm_scan
+    from study.training.unroll import DEFAULT_UNROLL, ENV, scan_unroll
+
+    monkeypatch.delenv(ENV, raising=False)
+    assert scan_unroll() == DEFAULT_UNROLL[jax.default_backend()]
+    rng = np.random.default_rng(1)
+    args = (
+        rng.normal(size=(4, STEPS, BATCH, UNITS)).astype("float32"),
+        rng.normal(size=(UNITS, 4 * UNITS)).astype("float32"),
+        (rng.random((STEPS, 4, BATCH, UNITS)) > 0.5).astype("float32") * 2,
+        np.zeros((BATCH, UNITS), "float32"),
+        np.zeros((BATCH, UNITS), "float32"),
+    )
+
+    def loss_and_grads() -> tuple:  # type: ignore[type-arg]
+        def loss(z, r):  # type: ignore[no-untyped-def]
+            return masked_lstm_scan(z, r, *args[2:])[0].sum()
+
+        return jax.value_and_grad(loss, argnums=(0, 1))(*args[:2])
+
+    monkeypatch.setenv(ENV, "1")
+    once = loss_and_grads()
+    monkeypatch.setenv(ENV, "4")
+    assert scan_unroll() == 4
+    unrolled = loss_and_grads()
+    for a, b in zip(jax.tree.leaves(once), jax.tree.leaves(unrolled), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    monkeypatch.setenv(ENV, "zero")
+    with pytest.raises(ValueError, match="RNN_SCAN_UNROLL must be a positive integer, got 'zero'"):
+        scan_unroll()

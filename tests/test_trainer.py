@@ -21,6 +21,7 @@ from study.training.model import build_model
 from study.training.settings import TrainingDiverged, TrainSettings
 from study.training.trainer import RepeatResult, epoch_order, train_repeats
 from tests.conftest import ROOT
+from tests.device import full_float32_products, require  # noqa: F401
 
 SETTINGS = TrainSettings(epochs=1, eval_batch_size=40)
 DROPOUT = ModelConfig(8, 8, 2, 0.3, 0.4)
@@ -153,6 +154,7 @@ def test_epoch_order_is_a_seeded_permutation_per_epoch() -> None:
 
 
 def test_tensorflow_backend_trains_the_replicas_one_after_another(tiny_imdb: Path) -> None:
+    require("tensorflow")
     code = textwrap.dedent(
         f"""
         import json

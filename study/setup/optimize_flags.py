@@ -7,7 +7,7 @@ Every worker process of ``--workers N`` re-parses the command it was started wit
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,59 @@ POSITIVE = (
     "trials", "epochs", "batch_size", "max_features", "maxlen", "workers", "repeats",
     "heartbeat_grace", "max_failures", "confirm_repeats",
 )  # fmt: skip
+
+
+#: Seeds per trial that ``--repeats auto`` picks, by JAX platform. On a GPU R seeds cost little
+#: more than one (issue 22: R = 16 cost 1.0-1.6x one run on an H200), on two CPU cores about R/2.
+AUTO_REPEATS = {"gpu": 8, "cpu": 1}
+
+
+def _repeats(value: str) -> int | str:
+    """``--repeats``: a number, or ``auto``."""
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes a number or 'auto', got {value!r}") from None
+
+
+def resolve_repeats(args: argparse.Namespace, recorded: Mapping[str, Any] | None) -> None:
+    """Turns ``--repeats auto`` into a number: the study's own on resume, else by device.
+
+    Resolved when the study is created and recorded as its ``repeats``, so a study resumed
+    with ``auto`` on another machine keeps its seeds per trial (and an explicit other number is
+    refused as any changed setting is, ``study.setup.settings``).
+
+    Args:
+        args: The parsed command line; ``args.repeats`` is replaced.
+        recorded: The existing study's recorded configuration, or None for a new study.
+    """
+    if args.repeats != "auto":
+        return
+    if recorded is not None and "repeats" in recorded:
+        args.repeats = int(recorded["repeats"])
+        return
+    import keras
+
+    platform = "cpu"
+    if keras.backend.backend() == "jax":
+        import jax
+
+        platform = jax.default_backend()
+    args.repeats = AUTO_REPEATS.get(platform, 1)
+
+
+def recorded_config(storage: Any, name: str) -> dict[str, Any] | None:
+    """The configuration recorded by an existing study ``name``, or None when there is none."""
+    import optuna
+
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return None
+    config = study.user_attrs.get("config")
+    return dict(config) if isinstance(config, Mapping) else None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,10 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--repeats",
-        type=int,
+        type=_repeats,
         default=1,
         help="seeds trained per trial, together in one vectorized program (JAX); the objective "
-        "is their mean validation accuracy and each trial records their spread",
+        "is their mean validation accuracy and each trial records their spread; 'auto': "
+        f"{AUTO_REPEATS['gpu']} on a GPU, 1 on a CPU, chosen when the study is created and kept",
     )
     g.add_argument(
         "--max-lstm-params",
@@ -152,7 +206,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    check_counts(parser, args, POSITIVE)
+    check_counts(parser, args, [f for f in POSITIVE if getattr(args, f) != "auto"])
     if args.pruner is None:
         args.pruner = "none" if is_multi(args.objectives) else "median"
     elif is_multi(args.objectives) and args.pruner != "none":

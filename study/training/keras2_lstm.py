@@ -97,14 +97,25 @@ class StepDropout:
             self.use_cudnn = False
 
     def _keras_loop(self, sequences: Any, initial_state: Any, mask: Any, training: bool) -> Any:
-        """Keras' own ``inner_loop`` (cuDNN where it can), under the ``use_cudnn`` asked for."""
+        """Keras' own ``inner_loop`` (cuDNN where it can), under the ``use_cudnn`` asked for.
+
+        A go_backwards layer runs it forwards over the reversed sequence: the same steps, and
+        the outputs in the order they were processed on every path. Keras 3.15's cuDNN LSTM
+        under JAX returns a backward sequence in time order instead, which ``Bidirectional``
+        would then reverse once more (tests/test_keras2_lstm.py pins it on a GPU).
+        """
+        backwards = self.go_backwards
+        if backwards:
+            sequences = ops.flip(sequences, axis=1)
+            mask = None if mask is None else ops.flip(mask, axis=1)
         idle, self.use_cudnn = self.use_cudnn, self.keras_use_cudnn
+        self.go_backwards = False
         try:
             return super().inner_loop(  # type: ignore[misc]
                 sequences, initial_state, mask, training=training
             )
         finally:
-            self.use_cudnn = idle
+            self.use_cudnn, self.go_backwards = idle, backwards
 
     def _mask(self, shape: Any, rate: float) -> Any:
         """Inverted-dropout mask: 0 with probability ``rate``, else ``1 / (1 - rate)``."""

@@ -22,6 +22,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from study.training.unroll import scan_unroll
+
 #: The four LSTM gates, in Keras' order: input, forget, cell candidate, output.
 GATES = 4
 
@@ -65,7 +67,7 @@ def _forward(
         # Saved for the backward pass: the step's inputs (h, c) and its gate activations.
         return (h_next, c_next), (h_next, h, c, i, f, g, o, tanh_c)
 
-    (h, c), (hs, *saved) = jax.lax.scan(step, (h0, c0), (*z_x, h_masks))
+    (h, c), (hs, *saved) = jax.lax.scan(step, (h0, c0), (*z_x, h_masks), unroll=scan_unroll())
     return (hs, h, c), (recurrent, h_masks, *saved)
 
 
@@ -96,6 +98,7 @@ def _backward(
         (d_h_last, d_c_last),
         (d_hs, h_masks, c_prev, i, f, g, o, tanh_c),
         reverse=True,
+        unroll=scan_unroll(),
     )  # d_z: (steps, gates, batch, units)
     steps, _, batch, units = d_z.shape
     d_recurrent = jnp.concatenate(

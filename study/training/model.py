@@ -88,10 +88,17 @@ def recurrent_layer(
 ) -> keras.Layer:
     """One recurrent layer of the model: its cell and direction, its dropout in the given style."""
     layer = _cell_layer(config, dropout_style, return_sequences=return_sequences)
-    if config.choice("bidirectional"):
-        # Keras builds the backward copy from the layer's config, with go_backwards flipped.
-        return keras.layers.Bidirectional(layer)
-    return layer
+    if not config.choice("bidirectional"):
+        return layer
+    # Keras builds the backward copy from the layer's config, with go_backwards flipped.
+    wrapper = keras.layers.Bidirectional(layer)
+    backward = wrapper.backward_layer
+    if type(backward) is keras.layers.LSTM and (config.dropout or config.recurrent_dropout):
+        # Not fused (dropout), Keras' own backward LSTM would take cuDNN on a GPU, which
+        # returns its sequence in time order, and Bidirectional reverses it again (issue 22).
+        # Its scan path returns the order Bidirectional expects. Keras2LSTM handles it itself.
+        backward.use_cudnn = False
+    return wrapper
 
 
 def _cell_layer(config: ModelConfig, dropout_style: str, *, return_sequences: bool) -> keras.Layer:

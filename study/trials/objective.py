@@ -205,6 +205,7 @@ class Objective:
             "backend": keras.backend.backend(),
             "seed": seed,
             "dropout_style": self._dropout_style,
+            **_scan_unroll(),
         }
 
     def train_together(self, trials: list[optuna.Trial]) -> list[float]:
@@ -276,6 +277,15 @@ class Objective:
             vectorize=self._vectorize,
             result=result,
         )
+
+
+def _scan_unroll() -> dict[str, int]:
+    """The recurrent loop's unroll on this device (``study.training.unroll``), under JAX."""
+    if keras.backend.backend() != "jax":
+        return {}
+    from study.training.unroll import scan_unroll
+
+    return {"scan_unroll": scan_unroll()}
 
 
 def _is_jax_runtime_error(exc: BaseException) -> bool:

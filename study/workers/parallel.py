@@ -20,7 +20,7 @@ import optuna
 
 from storage import open_storage
 from study.setup.flags import data_settings
-from study.setup.optimize_flags import parse_args
+from study.setup.optimize_flags import parse_args, resolve_repeats
 from study.setup.sampling import make_pruner, make_sampler
 from study.training.data import load_dataset
 from study.workers.ownership import Terminated, exit_code
@@ -113,6 +113,7 @@ def _worker_entry(argv: list[str], gpu: str | None) -> None:
             sampler=make_sampler(process_sampler_seed(args)),
             pruner=make_pruner(args.pruner, args.epochs),
         )
+        resolve_repeats(args, study.user_attrs.get("config"))  # --repeats auto: the study's
         code = run_worker(args, study, data, show_progress=False)
     except KeyboardInterrupt as exc:
         code = exit_code(exc)

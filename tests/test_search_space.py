@@ -104,7 +104,7 @@ def test_suggest_params_does_not_mix_up_fields() -> None:
 
 def seeds_in_a_new_process(seed: int) -> tuple[int, int]:
     code = (
-        "from study.setup.settings import sampler_seed\n"
+        "from study.setup.sampling import sampler_seed\n"
         f"print(sampler_seed({seed}, concurrent=False), sampler_seed({seed}, concurrent=True))"
     )
     out = subprocess.run(

@@ -43,6 +43,8 @@ class ReportData(NamedTuple):
     repeats: pd.DataFrame | None
     spread: repeats.Spread | None
     reproduction: pd.DataFrame | None
+    #: Each cost's Pareto front (``analysis.pareto_fronts``), for the table and the figures.
+    fronts: dict[str, pd.DataFrame]
     repeats_source: str | None = None
     references: pd.DataFrame | None = None
     #: The study is itself a reproduction (``python -m study.reproduce``): its "validation"
@@ -103,6 +105,7 @@ def compute(
             if reproduced is None
             else reproduction.reproduction_table(study_frame(reproduced))
         ),
+        fronts=analysis.pareto_fronts(frame),
         repeats_source=source,
         references=reference.reference_table(study),
         is_reproduction=own,
@@ -142,7 +145,7 @@ def build_report(
     data = compute(study, load_confirm_study(study), reproduction_of(study), importance_settings)
     shown_columns(data.frame).to_csv(out / "trials.csv", index=False)
     if not data.is_reproduction:  # its figures would rank test accuracy as validation
-        plots.save_figures(out, study, data.frame, data.importances, formats)
+        plots.save_figures(out, study, data.frame, data.importances, formats, data.fronts)
     doc = document(study, data)
     (out / "report.md").write_text(render.to_markdown(doc, out), encoding="utf-8")
     (out / "report.html").write_text(render.to_html(doc, out), encoding="utf-8")
@@ -309,8 +312,7 @@ def document(study: optuna.Study, data: ReportData) -> render.Report:
         "Trials no other trial beats on both validation accuracy (higher) and cost (lower), from "
         "all complete trials whatever the study's objective."
     )
-    for cost in analysis.COSTS:
-        front = done[analysis.pareto_mask(done, cost)].sort_values(cost)
+    for cost, front in data.fronts.items():
         doc.subheading(f"Validation accuracy vs {plots.COST_LABELS[cost]}")
         params = shown_params(frame)
         doc.table(param_view(front[["number", "source", *params, "n_params", "train_seconds",

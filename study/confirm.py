@@ -20,6 +20,7 @@ from cli import add_storage_arguments, command_parser, input_error
 from reports.load import ReportInputError, confirm_study_name, load_study_readonly
 from reports.repeats import confirmed_text
 from storage import StorageError, open_storage, tune_for_writing
+from storage.optuna_private import storage_of
 from study.reruns.confirmation import (
     FLAGS,
     Plan,
@@ -98,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         data = load_dataset(data_settings(settings))
         config = confirm_config(settings, data, args.study_name, backend)
-        check_confirm_study(study._storage, args.study_name, config)
+        check_confirm_study(storage_of(study), args.study_name, config)
         storage = open_storage(args.storage)  # with heartbeat: this process writes trials
         tune_for_writing(storage)
     except (DataError, StorageError, StudySetupError) as exc:

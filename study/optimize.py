@@ -21,6 +21,7 @@ import optuna
 
 from cli import input_error
 from storage import StorageError, open_storage, redacted, release, tune_for_writing
+from storage.optuna_private import storage_of
 from study.setup.create import open_study
 from study.setup.flags import data_settings
 from study.setup.optimize_flags import parse_args, resolved_config
@@ -141,7 +142,7 @@ def _optimize(
             return code
     if code == 0 and plan.top:
         config = confirm_config(args, data, args.study_name, backend)
-        code = run_confirmation(study, study._storage, config, keras_trainer(args, data), plan)
+        code = run_confirmation(study, storage_of(study), config, keras_trainer(args, data), plan)
         if code in (130, 143):
             print(f"resume with: {_resume_command(argv)}", file=sys.stderr)
             return code

@@ -28,6 +28,7 @@ from reports.tables import complete, study_frame
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.keys import config_key, row_params
 from search_spaces.lstm import study_space
+from storage.optuna_private import storage_of
 from study.reruns.groups import (
     Candidate,
     GroupTrainer,
@@ -178,7 +179,7 @@ def open_confirm_study(
 def confirmation_pending(study: optuna.Study, plan: Plan) -> int:
     """How many runs of ``plan`` are left to train (missing or waiting); reads only."""
     name = confirm_study_name(study.study_name)
-    storage = study._storage
+    storage = storage_of(study)
     if not any(s.study_name == name for s in storage.get_all_studies()):
         return len(missing(None, candidates(study, plan.top, plan.baseline), plan.repeats))
     confirm = optuna.load_study(storage=storage, study_name=name)

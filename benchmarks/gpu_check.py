@@ -118,6 +118,7 @@ def probe(args: argparse.Namespace) -> dict[str, Any]:
     import keras
 
     from benchmarks.repeats import CONFIGS
+    from search_spaces import ModelSpec
     from study.training.data import DataSettings, default_cache_dir, load_dataset
     from study.training.model import build_model
     from study.training.settings import TrainSettings
@@ -128,7 +129,8 @@ def probe(args: argparse.Namespace) -> dict[str, Any]:
             source=args.data, limit_train=2000, limit_test=1000, cache_dir=default_cache_dir()
         )
     )
-    model = build_model(CONFIGS["units8"], sequence_length=data.x_train.shape[1])
+    length = data.x_train.shape[1]
+    model = build_model(ModelSpec(CONFIGS["units8"], sequence_length=length))
     lstm = next(layer for layer in model.layers if isinstance(layer, keras.layers.LSTM))
     cell = lstm.cell
     # Keras' own test for its cuDNN path (private API; the module, not the ``rnn`` function).
@@ -139,14 +141,8 @@ def probe(args: argparse.Namespace) -> dict[str, Any]:
     modes = {}
     settings = TrainSettings(epochs=1, eval_batch_size=500)
     for name in ("units8", "dropout0.4"):
-        result = train_repeats(
-            CONFIGS[name],
-            data,
-            settings,
-            [0, 1, 2, 3],
-            vocab_size=1000,
-            sequence_length=data.x_train.shape[1],
-        )
+        spec = ModelSpec(CONFIGS[name], vocab_size=1000, sequence_length=length)
+        result = train_repeats(spec, data, settings, [0, 1, 2, 3])
         modes[name] = result.mode
     stats = jax.devices()[0].memory_stats() or {}
     return {

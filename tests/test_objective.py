@@ -9,6 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from search_spaces import ModelSpec
 from search_spaces.baseline import BASELINE_GRID
 from study.setup.baselines import enqueue_baseline
 from study.training.data import DataSettings, load_dataset
@@ -103,8 +104,8 @@ def test_repeats_train_several_seeds_and_return_their_mean(tiny_data) -> None:
     # (a mean or spread over the wrong values, or replicas stored in the wrong order, fail).
     alone = [
         train_repeats(
-            BASELINE_GRID[8].config, tiny_data, TrainSettings(epochs=2), [seed],
-            vocab_size=1000, sequence_length=20,
+            ModelSpec(BASELINE_GRID[8].config, vocab_size=1000, sequence_length=20),
+            tiny_data, TrainSettings(epochs=2), [seed],
         )
         for seed in attrs["seeds"]
     ]  # fmt: skip

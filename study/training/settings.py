@@ -24,7 +24,8 @@ class TrainSettings:
         batch_size: Training batch size.
         eval_batch_size: Batch size for validation and test evaluation; it changes only speed,
             not the figures (evaluation has no batch-dependent state).
-        learning_rate: Adam's learning rate.
+        learning_rate: Adam's learning rate for configurations that choose none (the run's
+            ``--learning-rate``); the objective puts it in each ``ModelSpec``.
     """
 
     epochs: int = 5

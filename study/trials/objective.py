@@ -26,6 +26,7 @@ import keras
 import optuna
 from optuna_integration import KerasPruningCallback
 
+from search_spaces import ModelConfig, ModelSpec
 from search_spaces.cost import lstm_params, over_cap
 from search_spaces.lstm import NOTEBOOK, SearchSpace
 from study.training.backend import device_name
@@ -214,13 +215,10 @@ class Objective:
         result = RepeatResult(seeds, "vectorized")
         try:
             train_repeats(
-                config,
+                self._spec(config),
                 self._data,
                 self._settings,
                 seeds,
-                vocab_size=self._vocab_size,
-                sequence_length=self._sequence_length,
-                dropout_style=self._dropout_style,
                 on_epoch=on_epoch,
                 on_step=check_interrupt,
                 vectorize=self._vectorize,
@@ -230,6 +228,16 @@ class Objective:
             _record_training(trial, result)
         _record_test(trial, result)
         return statistics.fmean(result.val_accuracy[-1])
+
+    def _spec(self, config: ModelConfig) -> ModelSpec:
+        """The model a trial trains: its configuration, with what the data and the run fix."""
+        return ModelSpec(
+            config,
+            vocab_size=self._vocab_size,
+            sequence_length=self._sequence_length,
+            dropout_style=self._dropout_style,
+            default_learning_rate=self._settings.learning_rate,
+        )
 
     def _run_attrs(self, seed: int) -> dict[str, Any]:
         """What every trial records about how it ran: device, backend, its seed, dropout style."""
@@ -259,13 +267,10 @@ class Objective:
             result = RepeatResult(seeds, "vectorized")
             try:
                 train_repeats(
-                    configs.pop(),
+                    self._spec(configs.pop()),
                     self._data,
                     self._settings,
                     seeds,
-                    vocab_size=self._vocab_size,
-                    sequence_length=self._sequence_length,
-                    dropout_style=self._dropout_style,
                     on_epoch=None,
                     on_step=check_interrupt,
                     vectorize=self._vectorize,

@@ -120,8 +120,8 @@ def is_reproduction(study: optuna.Study) -> bool:
 
     Its protocol watches the test set after every epoch as if it were validation data.
     """
-    config = study.user_attrs.get("config") or {}
-    return str(config.get("protocol", "")).startswith("notebook")
+    settings = study.user_attrs.get("config") or {}
+    return str(settings.get("protocol", "")).startswith("notebook")
 
 
 def reproduction_of(study: optuna.Study) -> optuna.Study | None:
@@ -423,7 +423,7 @@ def _study_facts(
     reproduction: bool = False,
 ) -> list[str]:
     attrs = study.user_attrs
-    config = attrs.get("config", {}) or {}
+    settings = attrs.get("config", {}) or {}
     if reproduction:
         watched = "recorded: test accuracy after every epoch (the notebook's protocol)"
     else:
@@ -443,13 +443,13 @@ def _study_facts(
             f"search space: {space.name} (the notebook's axes, and the recurrent cell, "
             "direction, readout and learning rate)"
         )
-    if config:
+    if settings:
         data_keys = ("data", "max_features", "maxlen", "val_split", "limit_train", "limit_test")
-        facts.append("data: " + ", ".join(f"{k}={config.get(k)}" for k in data_keys))
-        if "data_sizes" in config:
-            facts.append(f"split sizes: {json.dumps(config['data_sizes'])}")
+        facts.append("data: " + ", ".join(f"{k}={settings.get(k)}" for k in data_keys))
+        if "data_sizes" in settings:
+            facts.append(f"split sizes: {json.dumps(settings['data_sizes'])}")
         train_keys = ("epochs", "batch_size", "learning_rate", "pruner", "seed", "backend")
-        facts.append("training: " + ", ".join(f"{k}={config.get(k)}" for k in train_keys))
+        facts.append("training: " + ", ".join(f"{k}={settings.get(k)}" for k in train_keys))
     devices = sorted({d for d in frame["device"].dropna()})
     if devices:
         facts.append("device: " + "; ".join(devices))

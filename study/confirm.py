@@ -26,7 +26,7 @@ from study.reruns.confirmation import (
     Plan,
     candidates,
     check_confirm_study,
-    confirm_config,
+    confirm_settings,
     keras_trainer,
     run_confirmation,
     settings_argv,
@@ -98,13 +98,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     backend = select_backend(settings.backend, compilation_cache=settings.cache_dir / "jax")
     try:
         data = load_dataset(data_settings(settings))
-        config = confirm_config(settings, data, args.study_name, backend)
-        check_confirm_study(storage_of(study), args.study_name, config)
+        confirming = confirm_settings(settings, data, args.study_name, backend)
+        check_confirm_study(storage_of(study), args.study_name, confirming)
         storage = open_storage(args.storage)  # with heartbeat: this process writes trials
         tune_for_writing(storage)
     except (DataError, StorageError, StudySetupError) as exc:
         return input_error(exc)
-    code = run_confirmation(study, storage, config, keras_trainer(settings, data), plan)
+    code = run_confirmation(study, storage, confirming, keras_trainer(settings, data), plan)
     if code:
         return code
     name = confirm_study_name(args.study_name)

@@ -151,7 +151,7 @@ def _run(args: argparse.Namespace, backend: str) -> int:
             sampler=make_sampler(args.seed),
             pruner=optuna.pruners.NopPruner(),
             baseline=False,
-            config=_recorded_config(args, backend, data),
+            settings=_recorded_settings(args, backend, data),
         )
     except (DataError, StorageError, StudySetupError) as exc:
         return input_error(exc)
@@ -186,22 +186,22 @@ def _train(study: optuna.Study, data: Any, args: argparse.Namespace) -> int:
     return run_waiting(study, objective, trial_errors())
 
 
-def _recorded_config(args: argparse.Namespace, backend: str, data: Any) -> dict[str, Any]:
+def _recorded_settings(args: argparse.Namespace, backend: str, data: Any) -> dict[str, Any]:
     # --repeats and --parts say how much of the reproduction to run, and may grow on a rerun;
     # the storage URL may hold a password. Everything else decides what a run measures.
     unrecorded = ("storage", "repeats", "parts")
-    config = {
+    settings = {
         k: (str(v) if isinstance(v, Path) else v)
         for k, v in vars(args).items()
         if k not in unrecorded
     }
-    config.update(
+    settings.update(
         backend=backend,
         data_fingerprint=data.fingerprint,
         data_sizes=data.sizes(),
         protocol="notebook: all training reviews, validation on the test set",
     )
-    return config
+    return settings
 
 
 if __name__ == "__main__":

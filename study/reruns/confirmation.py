@@ -110,7 +110,7 @@ def candidates(study: optuna.Study, top: int, baseline: bool) -> list[Candidate]
     return list(chosen.values())
 
 
-def confirm_config(
+def confirm_settings(
     settings: argparse.Namespace, data: Dataset, study_name: str, backend: str
 ) -> dict[str, Any]:
     """What a confirmation study records once, when created: how its runs train, on what data.
@@ -122,18 +122,18 @@ def confirm_config(
         backend: The Keras backend chosen.
     """
     flags = {name: getattr(settings, name) for name in FLAGS}
-    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in flags.items()}
-    config.update(
+    recorded = {k: (str(v) if isinstance(v, Path) else v) for k, v in flags.items()}
+    recorded.update(
         backend=backend,
         data_fingerprint=data.fingerprint,
         data_sizes=data.sizes(),
         confirms=study_name,
         seed_offset=SEED_OFFSET,
     )
-    return config
+    return recorded
 
 
-def check_confirm_study(storage: BaseStorage, study_name: str, config: dict[str, Any]) -> None:
+def check_confirm_study(storage: BaseStorage, study_name: str, settings: dict[str, Any]) -> None:
     """Refuses, before anything is written, a stored confirmation trained another way.
 
     Reads only: a command calls it before it writes anything, so that a refusal leaves the
@@ -145,19 +145,19 @@ def check_confirm_study(storage: BaseStorage, study_name: str, config: dict[str,
     """
     name = confirm_study_name(study_name)
     if any(s.study_name == name for s in storage.get_all_studies()):
-        _check(optuna.load_study(storage=storage, study_name=name), config)
+        _check(optuna.load_study(storage=storage, study_name=name), settings)
 
 
-def _check(confirm: optuna.Study, config: dict[str, Any]) -> None:
-    check_settings(confirm, {k: v for k, v in config.items() if k in RUN_SETTINGS})
+def _check(confirm: optuna.Study, settings: dict[str, Any]) -> None:
+    check_settings(confirm, {k: v for k, v in settings.items() if k in RUN_SETTINGS})
 
 
 def open_confirm_study(
-    storage: BaseStorage, study_name: str, config: dict[str, Any]
+    storage: BaseStorage, study_name: str, settings: dict[str, Any]
 ) -> optuna.Study:
-    """Creates the confirmation study and records ``config``, or loads and checks it.
+    """Creates the confirmation study and records ``settings``, or loads and checks it.
 
-    The config is recorded once, by the call that creates the study, and never overwritten.
+    The settings are recorded once, by the call that creates the study, and never overwritten.
 
     Raises:
         StudySetupError: As ``check_confirm_study``; nothing is written then.
@@ -169,9 +169,10 @@ def open_confirm_study(
         )
     except DuplicatedStudyError:
         confirm = optuna.load_study(storage=storage, study_name=name)
-        _check(confirm, config)
+        _check(confirm, settings)
     else:
-        confirm.set_user_attr("config", config)
+        # Stored under the attribute name "config", as ever: stored studies still resume.
+        confirm.set_user_attr("config", settings)
     name_metrics(confirm)
     return confirm
 
@@ -190,7 +191,7 @@ def confirmation_pending(study: optuna.Study, plan: Plan) -> int:
 def run_confirmation(
     study: optuna.Study,
     storage: BaseStorage,
-    config: dict[str, Any],
+    settings: dict[str, Any],
     make_trainer: TrainerFactory,
     plan: Plan,
     *,
@@ -206,7 +207,7 @@ def run_confirmation(
     Args:
         study: The study confirmed.
         storage: A storage to write the runs to (with a heartbeat where it has one).
-        config: ``confirm_config`` of this run.
+        settings: ``confirm_settings`` of this run.
         make_trainer: Called once when runs wait (``keras_trainer``).
         plan: The configurations and repeats.
         progress: Show a progress bar on stderr.
@@ -224,7 +225,7 @@ def run_confirmation(
         )
         return 0
     try:
-        confirm = open_confirm_study(storage, study.study_name, config)
+        confirm = open_confirm_study(storage, study.study_name, settings)
     except StudySetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -232,8 +233,8 @@ def run_confirmation(
     todo = waiting(confirm)
     print(
         f"study {confirm.study_name!r}: {len(wanted)} configurations x {plan.repeats} repeats; "
-        f"{added} newly enqueued, {todo} to run; data {config.get('data_sizes')}; "
-        f"backend {config.get('backend')}",
+        f"{added} newly enqueued, {todo} to run; data {settings.get('data_sizes')}; "
+        f"backend {settings.get('backend')}",
         file=sys.stderr,
     )
     if todo:

@@ -212,8 +212,8 @@ class _Vectorized:
         """``fn`` mapped over the leading replica axis.
 
         ``jax.vmap`` for several replicas; for one, a plain call on the squeezed arguments:
-        vmap's batched products and random draws cost about twice the unbatched ones on a CPU
-        (a dropout model's epoch, 1.25 s against 0.65 s), and a single replica needs none.
+        vmap's batched products and random draws cost more than the unbatched ones on a CPU,
+        and a single replica needs none.
         """
         if len(self.seeds) > 1:
             return self.jax.vmap(fn, in_axes=in_axes)

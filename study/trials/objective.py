@@ -135,8 +135,8 @@ class Objective:
         self._device = device_name()
         self._owner = owner_id()
         # Everything alive now (Keras, TensorFlow, JAX, the data) lives for the whole study:
-        # freezing it keeps the per-trial gc.collect() from re-scanning millions of objects, which
-        # cost about 0.5 s per collection on our 2-core machine (benchmarks/overhead.py).
+        # freezing it keeps the per-trial gc.collect() from re-scanning millions of objects
+        # (benchmarks/README.md, "Optuna and bookkeeping overhead per trial").
         gc.collect()
         gc.freeze()
 
@@ -182,8 +182,8 @@ class Objective:
             import jax
 
             # clear_session leaves JAX's compiled executables cached; each trial's model is
-            # new, so they are never reused, and kept they grew RSS by ~23 MiB per trial
-            # (benchmarks/memory.py).
+            # new, so they are never reused, and kept they grow memory with every trial
+            # (benchmarks/README.md, "Memory across trials").
             jax.clear_caches()
 
     def _run(self, trial: optuna.Trial) -> float:

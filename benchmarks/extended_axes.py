@@ -27,7 +27,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import DEFAULT_DATA, default_out, show_and_save, worker_data
-from search_spaces import ModelConfig
+from search_spaces import ModelConfig, ModelSpec
 
 #: The base: the notebook's Part 2 "Embedding size 32" (LSTM(16)), at the notebook's choices.
 BASE = ModelConfig(16, 32).with_notebook_choices()
@@ -97,10 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.variants.split(","):
         config = dataclasses.replace(BASE, **VARIANTS[name])
         start = time.perf_counter()
-        result = train_repeats(
-            config, data, settings, args.seed_list,
-            vocab_size=settings_data.max_features, sequence_length=data.x_train.shape[1],
-        )  # fmt: skip
+        spec = ModelSpec(
+            config, vocab_size=settings_data.max_features, sequence_length=data.x_train.shape[1]
+        )
+        result = train_repeats(spec, data, settings, args.seed_list)
         seconds = time.perf_counter() - start
         results[name] = (result.val_accuracy[-1], result.test_accuracy, seconds, result.n_params)
         print(f"{name}: test {result.test_accuracy} ({seconds:.0f} s)", file=sys.stderr)

@@ -216,6 +216,7 @@ def epochs_worker(args: argparse.Namespace) -> None:
     import jax
 
     from benchmarks.repeats import CONFIGS
+    from search_spaces import ModelSpec
     from study.training.data import DataSettings, default_cache_dir, load_dataset
     from study.training.settings import TrainSettings, even_eval_batch_size
     from study.training.trainer import train_repeats
@@ -226,14 +227,8 @@ def epochs_worker(args: argparse.Namespace) -> None:
     settings = TrainSettings(epochs=2, eval_batch_size=even_eval_batch_size(sizes, 1024))
     for name, r in EPOCH_RUNS:
         start = time.perf_counter()
-        result = train_repeats(
-            CONFIGS[name],
-            data,
-            settings,
-            list(range(r)),
-            vocab_size=1000,
-            sequence_length=data.x_train.shape[1],
-        )
+        spec = ModelSpec(CONFIGS[name], vocab_size=1000, sequence_length=data.x_train.shape[1])
+        result = train_repeats(spec, data, settings, list(range(r)))
         stats = jax.devices()[0].memory_stats() or {}
         row = {
             "config": name,

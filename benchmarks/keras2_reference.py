@@ -115,7 +115,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     else:
         import keras as keras_impl
 
-        from search_spaces import ModelConfig
+        from search_spaces import ModelConfig, ModelSpec
         from study.training.model import build_model
 
         keras_impl.utils.set_random_seed(args.seed)
@@ -123,7 +123,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
             model = gru_model(dropout, recurrent, args.worker)
         else:
             config = ModelConfig(UNITS, EMBEDDING, 1, dropout, recurrent)
-            model = build_model(config, sequence_length=None, dropout_style=args.worker)
+            model = build_model(ModelSpec(config, dropout_style=args.worker))
     start = time.perf_counter()
     history = model.fit(
         data.x_train,

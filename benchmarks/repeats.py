@@ -47,7 +47,7 @@ from benchmarks._common import (
     worker_data,
     write_json,
 )
-from search_spaces.config import ModelConfig
+from search_spaces.config import ModelConfig, ModelSpec
 
 CONFIGS: dict[str, ModelConfig] = {
     "units8": ModelConfig(8, 8),
@@ -106,12 +106,10 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     from study.training.trainer import train_repeats
 
     result = train_repeats(
-        config,
+        ModelSpec(config, vocab_size=1000, sequence_length=data.x_train.shape[1]),
         data,
         settings,
         seeds,
-        vocab_size=1000,
-        sequence_length=data.x_train.shape[1],
         on_epoch=on_epoch,
         on_step=lambda: steps.append(time.perf_counter()),
     )

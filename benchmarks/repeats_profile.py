@@ -20,6 +20,7 @@ loop's steady cost, which is what a 5-epoch trial spends most of its time in.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -63,15 +64,17 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     import jax
     import numpy as np
 
+    from search_spaces import ModelSpec
     from study.training.data import load_dataset
     from study.training.settings import TrainSettings, even_eval_batch_size
-    from study.training.trainer import MAX_STEPS_PER_CALL, _Builder, _Vectorized
+    from study.training.trainer import MAX_STEPS_PER_CALL, _seeded_model, _Vectorized
 
     data = load_dataset(worker_data(args))
     r = args.repeats[0]
     sizes = (len(data.y_val), len(data.y_test))
     settings = TrainSettings(epochs=1, eval_batch_size=even_eval_batch_size(sizes, 1024))
-    build = _Builder(CONFIGS[args.configs], 1000, data.x_train.shape[1], 1e-3, "keras2")
+    spec = ModelSpec(CONFIGS[args.configs], vocab_size=1000, sequence_length=data.x_train.shape[1])
+    build = functools.partial(_seeded_model, spec)
     program = _Vectorized(build, data, settings, list(range(r)), True)
     batch, steps = settings.batch_size, MAX_STEPS_PER_CALL
     rng = np.random.default_rng(0)

@@ -40,7 +40,7 @@ from benchmarks._common import (
     worker_data,
     write_json,
 )
-from search_spaces.config import ModelConfig
+from search_spaces.config import ModelConfig, ModelSpec
 
 #: The notebook configurations the issue names (label, config).
 CONFIGS: dict[str, tuple[str, ModelConfig]] = {
@@ -109,7 +109,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         # set as validation data at batch 32, then evaluate at batch 32.
         x_train = np.concatenate([data.x_train, data.x_val])
         y_train = np.concatenate([data.y_train, data.y_val])
-        model = build_model(config, sequence_length=None)
+        model = build_model(ModelSpec(config))
         build_s = time.perf_counter() - start
         history = model.fit(
             x_train,
@@ -166,14 +166,8 @@ def train_one(config: ModelConfig, data: Any, epochs: int, seed: int) -> Any:
 
     sizes = (len(data.y_val), len(data.y_test))
     settings = TrainSettings(epochs=epochs, eval_batch_size=even_eval_batch_size(sizes, 1024))
-    return train_repeats(
-        config,
-        data,
-        settings,
-        [seed],
-        vocab_size=1000,
-        sequence_length=data.x_train.shape[1],
-    )
+    spec = ModelSpec(config, vocab_size=1000, sequence_length=data.x_train.shape[1])
+    return train_repeats(spec, data, settings, [seed])
 
 
 def summarize(name: str, path: str, raw: dict[str, Any], epochs: int) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Pareto fronts: the computed data behind the report's Pareto figures.
+"""Pareto fronts: the computed data behind the report's Pareto table and figures.
 
 Parameter importances, with intervals and a noise floor, are ``reports.importance``'s.
 """
@@ -36,3 +36,11 @@ def pareto_mask(frame: pd.DataFrame, cost: str, score: str = "val_accuracy") -> 
             best_so_far = max(best_so_far, point[1])
             last = point
     return mask
+
+
+def pareto_fronts(frame: pd.DataFrame, score: str = "val_accuracy") -> dict[str, pd.DataFrame]:
+    """Each cost's Pareto front (``pareto_mask``): its rows of ``frame``, cheapest first.
+
+    Computed once per report; the Markdown table and both figures render from it.
+    """
+    return {cost: frame[pareto_mask(frame, cost, score)].sort_values(cost) for cost in COSTS}

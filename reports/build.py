@@ -43,6 +43,8 @@ class ReportData(NamedTuple):
     repeats: pd.DataFrame | None
     spread: repeats.Spread | None
     reproduction: pd.DataFrame | None
+    #: Each cost's Pareto front (``analysis.pareto_fronts``), for the table and the figures.
+    fronts: dict[str, pd.DataFrame]
     repeats_source: str | None = None
     references: pd.DataFrame | None = None
     #: The study is itself a reproduction (``python -m study.reproduce``): its "validation"
@@ -101,6 +103,7 @@ def compute(
             if reproduced is None
             else reproduction.reproduction_table(study_frame(reproduced))
         ),
+        fronts=analysis.pareto_fronts(frame),
         repeats_source=source,
         references=reference.reference_table(study),
         is_reproduction=own,
@@ -115,8 +118,8 @@ def is_reproduction(study: optuna.Study) -> bool:
 
     Its protocol watches the test set after every epoch as if it were validation data.
     """
-    config = study.user_attrs.get("config") or {}
-    return str(config.get("protocol", "")).startswith("notebook")
+    settings = study.user_attrs.get("config") or {}
+    return str(settings.get("protocol", "")).startswith("notebook")
 
 
 def reproduction_of(study: optuna.Study) -> optuna.Study | None:
@@ -140,7 +143,7 @@ def build_report(
     data = compute(study, load_confirm_study(study), reproduction_of(study), importance_settings)
     shown_columns(data.frame).to_csv(out / "trials.csv", index=False)
     if not data.is_reproduction:  # its figures would rank test accuracy as validation
-        plots.save_figures(out, study, data.frame, data.importances, formats)
+        plots.save_figures(out, study, data.frame, data.importances, formats, data.fronts)
     doc = document(study, data)
     (out / "report.md").write_text(render.to_markdown(doc, out), encoding="utf-8")
     (out / "report.html").write_text(render.to_html(doc, out), encoding="utf-8")
@@ -307,8 +310,7 @@ def document(study: optuna.Study, data: ReportData) -> render.Report:
         "Trials no other trial beats on both validation accuracy (higher) and cost (lower), from "
         "all complete trials whatever the study's objective."
     )
-    for cost in analysis.COSTS:
-        front = done[analysis.pareto_mask(done, cost)].sort_values(cost)
+    for cost, front in data.fronts.items():
         doc.subheading(f"Validation accuracy vs {plots.COST_LABELS[cost]}")
         params = shown_params(frame)
         doc.table(param_view(front[["number", "source", *params, "n_params", "train_seconds",
@@ -419,7 +421,7 @@ def _study_facts(
     reproduction: bool = False,
 ) -> list[str]:
     attrs = study.user_attrs
-    config = attrs.get("config", {}) or {}
+    settings = attrs.get("config", {}) or {}
     if reproduction:
         watched = "recorded: test accuracy after every epoch (the notebook's protocol)"
     else:
@@ -439,13 +441,13 @@ def _study_facts(
             f"search space: {space.name} (the notebook's axes, and the recurrent cell, "
             "direction, readout and learning rate)"
         )
-    if config:
+    if settings:
         data_keys = ("data", "max_features", "maxlen", "val_split", "limit_train", "limit_test")
-        facts.append("data: " + ", ".join(f"{k}={config.get(k)}" for k in data_keys))
-        if "data_sizes" in config:
-            facts.append(f"split sizes: {json.dumps(config['data_sizes'])}")
+        facts.append("data: " + ", ".join(f"{k}={settings.get(k)}" for k in data_keys))
+        if "data_sizes" in settings:
+            facts.append(f"split sizes: {json.dumps(settings['data_sizes'])}")
         train_keys = ("epochs", "batch_size", "learning_rate", "pruner", "seed", "backend")
-        facts.append("training: " + ", ".join(f"{k}={config.get(k)}" for k in train_keys))
+        facts.append("training: " + ", ".join(f"{k}={settings.get(k)}" for k in train_keys))
     devices = sorted({d for d in frame["device"].dropna()})
     if devices:
         facts.append("device: " + "; ".join(devices))

@@ -1,51 +1,13 @@
 """Parameter importances with their uncertainty and a noise floor: the data behind the figure.
 
-An importance evaluator (Optuna's PED-ANOVA by default, fANOVA selectable) always returns numbers,
-even for a study in which no parameter matters; on a few dozen trials its ranking is mostly noise.
-So each parameter's importance comes with:
-
-- an **interval**: the 5–95 % percentiles of its unnormalized importance over bootstrap resamples
-  of the trials (drawn with replacement), and the share of resamples ranking it first;
-- a **noise floor** per parameter: the same evaluator run on studies whose objective was permuted
-  across the trials (each trial keeps its parameters, gets another trial's accuracy), where no
-  parameter can matter. The floors control the family-wise error rate: in a study where nothing
-  matters, all parameters fall under their floors in about 95 % of studies, however many there
-  are. A parameter's own 95th percentile would not: with five parameters at least one would
-  pass in about a quarter of noise-only studies, and the report would call that a finding.
-
-  Of the two family-wise floors, the default is Westfall and Young's **min-p**: each permuted
-  study's family statistic is the smallest p-value of its parameters (each against its own
-  parameter's permuted importances), and a parameter is above noise when its family-wise p-value
-  (the share of permuted studies whose smallest p-value is at most its own) is at most 5 %; its
-  floor is the importance where that happens. The simpler **max** floor (the 95th percentile of
-  the largest unnormalized importance in each permuted study, one floor for all, ``floor="max"``)
-  is as valid but weaker, because the parameters' null importances differ in scale: PED-ANOVA's
-  permuted importances of ``layers`` (8 integer levels) run about four times those of the other
-  parameters (median 0.0077 against 0.0008-0.0017 on a 39-trial synthetic study), so the max
-  floor is ``layers``' floor for everyone and hides a real effect of ``units`` (family-wise p
-  0.23 with max, 0.065 with min-p, on the same study). Min-p needs enough permutations for its
-  resolution: with five parameters about 150 at least, with the extended space's nine about 200
-  (the smallest family-wise p-value is about (1 + parameters) / (1 + permutations); fewer give
-  an infinite floor, said so); the default is 300. ``p_single`` is the parameter's own,
-  unadjusted permutation p-value.
-
-The importances are of the parameters every judged trial has: a notebook study's five, an
-extended study's nine (``--space extended``: its cell, direction and readout are categorical
-distributions, which both Optuna evaluators judge as they are; tests/test_reports_extended.py).
-
-A parameter under the floor is "not distinguishable from noise": its rank among the others is
-not a finding. The unnormalized importance is compared, as normalizing to a sum of 1 hides how
-large the importances are (in a noise study the normalized shares still sum to 1).
-
-The trials are copied into in-memory studies (``optuna.create_study``,
-``optuna.trial.create_trial``: one per bootstrap resample, one shared by the observed and every
-permuted study, whose accuracies reach the evaluator through its ``target``) and judged by
-Optuna's own evaluator. Everything is seeded: one seed gives the same figures. No Keras here.
-
-What the importances explain (``TARGETS``): ``final``, the validation accuracy of complete trials
-(the study's objective; a multi-objective study's first), or ``first-epoch``, the validation
-accuracy after the first epoch of every trained trial (complete and pruned: all report step 0),
-which uses the trials the pruner stopped. With ``--repeats`` either is already a mean over seeds.
+An evaluator (Optuna's PED-ANOVA by default, fANOVA selectable) returns numbers even when no
+parameter matters, so each importance (unnormalized) comes with a bootstrap interval over the
+trials and a per-parameter noise floor from studies with the accuracies permuted across the
+trials (Westfall-Young min-p, family-wise at ``ALPHA``; ``floor="max"``: one floor for all). A
+parameter under its floor is "not distinguishable from noise" and is never ranked. What is
+explained is ``TARGETS``' final or first-epoch validation accuracy. Everything is seeded and
+judged by Optuna's own evaluator on in-memory copies of the trials; no Keras here. Why these
+choices, and the measurements behind them: docs/reports.md ("Parameter importances").
 """
 
 from __future__ import annotations
@@ -82,11 +44,8 @@ ALPHA = 0.05
 #: Percentiles of the bootstrap interval.
 INTERVAL = (5.0, 95.0)
 #: PED-ANOVA compares the top trials with all: Optuna's default top 10 %, but at least this many
-#: trials (at most half of them). With the default 10 % a 40-trial study's top holds 4 trials,
-#: and random quartets are about as concentrated along some parameter as the real best ones:
-#: on 8 synthetic 30-trial studies where accuracy rises with log units (1 pp noise), units'
-#: permutation p-value (79 permutations) was 0.012-0.062 with the top 3 trials and 0.012 (its
-#: minimum) in all 8 with the top 9 (docs/reports.md).
+#: trials (at most half of them), as a top of 3-4 trials is about as concentrated as a random
+#: one (docs/reports.md).
 TOP_TRIALS = 10
 #: The evaluator needs this many trials (PED-ANOVA's top 10 % must hold at least one).
 MIN_TRIALS = 5

@@ -12,6 +12,7 @@ from pathlib import Path
 import optuna
 
 from storage import JOURNAL_PREFIX, StorageError, kind_of, open_storage, sqlite_path
+from storage.optuna_private import storage_of
 
 
 class ReportInputError(ValueError):
@@ -58,9 +59,9 @@ def load_confirm_study(study: optuna.Study) -> optuna.Study | None:
 
 def load_sibling(study: optuna.Study, name: str) -> optuna.Study | None:
     """Another study of the same storage (a confirmation, a reproduction), if it exists."""
-    if not any(s.study_name == name for s in study._storage.get_all_studies()):
+    if not any(s.study_name == name for s in storage_of(study).get_all_studies()):
         return None
-    return optuna.load_study(storage=study._storage, study_name=name)
+    return optuna.load_study(storage=storage_of(study), study_name=name)
 
 
 def confirm_study_name(name: str) -> str:

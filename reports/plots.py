@@ -47,7 +47,7 @@ from optuna.exceptions import ExperimentalWarning  # noqa: E402
 from optuna.trial import FrozenTrial, TrialState  # noqa: E402
 from plotly.subplots import make_subplots  # noqa: E402
 
-from reports.analysis import COSTS, pareto_mask  # noqa: E402
+from reports.analysis import COSTS, pareto_fronts  # noqa: E402
 from reports.importance import ABOVE, NOISE, ImportanceResult, ordered  # noqa: E402
 from reports.reference import reference_table  # noqa: E402
 from reports.tables import PARAMS, SAMPLER, complete  # noqa: E402
@@ -67,6 +67,7 @@ def save_figures(
     frame: pd.DataFrame,
     imp: ImportanceResult,
     formats: Iterable[str],
+    fronts: dict[str, pd.DataFrame] | None = None,
 ) -> list[Path]:
     """Writes every figure in every requested format; returns the files written.
 
@@ -76,13 +77,16 @@ def save_figures(
         frame: Its trials (``reports.tables.study_frame``), for the Pareto fronts.
         imp: Its importances (``reports.importance.compute_importances``), drawn when available.
         formats: Out of ``FORMATS``.
+        fronts: ``frame``'s Pareto fronts (``reports.analysis.pareto_fronts``); computed here
+            when None.
     """
     formats = list(formats)
+    fronts = pareto_fronts(frame) if fronts is None else fronts
     wanted = [f for f in formats if f in STATIC_FORMATS]
     written: list[Path] = []
     for name in FIGURES:
         if wanted:
-            fig = static_figure(name, study, frame, imp)
+            fig = static_figure(name, study, frame, imp, fronts)
             for fmt in wanted:
                 path = out / f"{name}.{fmt}"
                 fig.savefig(path, dpi=120, bbox_inches="tight")
@@ -90,7 +94,7 @@ def save_figures(
             plt.close(fig)
         if "html" in formats:
             path = out / f"{name}.html"
-            interactive_figure(name, study, frame, imp).write_html(
+            interactive_figure(name, study, frame, imp, fronts).write_html(
                 path, include_plotlyjs="directory", full_html=True
             )
             written.append(path)
@@ -98,11 +102,20 @@ def save_figures(
 
 
 def static_figure(
-    name: str, study: optuna.Study, frame: pd.DataFrame, imp: ImportanceResult
+    name: str,
+    study: optuna.Study,
+    frame: pd.DataFrame,
+    imp: ImportanceResult,
+    fronts: dict[str, pd.DataFrame] | None = None,
 ) -> Figure:
-    """One of ``FIGURES`` drawn with matplotlib, for PNG, SVG and PDF files."""
+    """One of ``FIGURES`` drawn with matplotlib, for PNG, SVG and PDF files.
+
+    ``fronts``: ``frame``'s Pareto fronts (``reports.analysis.pareto_fronts``), computed when None.
+    """
     if name == "pareto":
-        return _pareto_mpl(frame, reference_table(study))
+        return _pareto_mpl(
+            frame, pareto_fronts(frame) if fronts is None else fronts, reference_table(study)
+        )
     missing = _missing(name, study, imp)
     if missing:
         return _empty_mpl(missing)
@@ -122,11 +135,17 @@ def static_figure(
 
 
 def interactive_figure(
-    name: str, study: optuna.Study, frame: pd.DataFrame, imp: ImportanceResult
+    name: str,
+    study: optuna.Study,
+    frame: pd.DataFrame,
+    imp: ImportanceResult,
+    fronts: dict[str, pd.DataFrame] | None = None,
 ) -> go.Figure:
-    """One of ``FIGURES`` drawn with plotly, for an HTML page."""
+    """One of ``FIGURES`` drawn with plotly, for an HTML page (``fronts`` as ``static_figure``)."""
     if name == "pareto":
-        return _pareto_plotly(frame, reference_table(study))
+        return _pareto_plotly(
+            frame, pareto_fronts(frame) if fronts is None else fronts, reference_table(study)
+        )
     missing = _missing(name, study, imp)
     if missing:
         return _empty_plotly(_TITLES[name], missing)
@@ -371,14 +390,16 @@ def _reference_lines_plotly(fig: go.Figure, references: pd.DataFrame | None, **w
         )  # fmt: skip
 
 
-def _pareto_mpl(frame: pd.DataFrame, references: pd.DataFrame | None = None) -> Figure:
+def _pareto_mpl(
+    frame: pd.DataFrame, fronts: dict[str, pd.DataFrame], references: pd.DataFrame | None
+) -> Figure:
     done = complete(frame)
     fig, axes = plt.subplots(1, len(COSTS), figsize=(11, 4))
     if done.empty:
         plt.close(fig)
         return _empty_mpl(f"{NO_TRIAL}: no Pareto front.")
     for ax, cost in zip(axes, COSTS, strict=True):
-        front = done[pareto_mask(done, cost)].sort_values(cost)
+        front = fronts[cost]
         baseline = done["source"] != SAMPLER
         ax.scatter(
             done.loc[~baseline, cost], done.loc[~baseline, "val_accuracy"], s=14, c="0.6",
@@ -406,13 +427,15 @@ def _pareto_mpl(frame: pd.DataFrame, references: pd.DataFrame | None = None) -> 
     return fig
 
 
-def _pareto_plotly(frame: pd.DataFrame, references: pd.DataFrame | None = None) -> go.Figure:
+def _pareto_plotly(
+    frame: pd.DataFrame, fronts: dict[str, pd.DataFrame], references: pd.DataFrame | None
+) -> go.Figure:
     done = complete(frame)
     if done.empty:
         return _empty_plotly(_TITLES["pareto"], f"{NO_TRIAL}: no Pareto front.")
     fig = make_subplots(rows=1, cols=len(COSTS), subplot_titles=[COST_LABELS[c] for c in COSTS])
     for col, cost in enumerate(COSTS, start=1):
-        front = done[pareto_mask(done, cost)].sort_values(cost)
+        front = fronts[cost]
         fig.add_trace(
             go.Scatter(
                 x=done[cost], y=done["val_accuracy"], mode="markers", name="trials",

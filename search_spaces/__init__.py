@@ -7,6 +7,6 @@ it without ever seeing a trial.
 
 from __future__ import annotations
 
-from search_spaces.config import ModelConfig
+from search_spaces.config import ModelConfig, ModelSpec
 
-__all__ = ["ModelConfig"]
+__all__ = ["ModelConfig", "ModelSpec"]

@@ -1,4 +1,8 @@
-"""The frozen description of one model: what the sampler decides and the builder executes."""
+"""The frozen description of one model: what the sampler decides, and what the builder needs.
+
+``ModelConfig`` is a trial's design choices; ``ModelSpec`` adds what the data and the run fix
+(vocabulary, review length, dropout style, learning rate), so the builder takes one object.
+"""
 
 from __future__ import annotations
 
@@ -76,15 +80,50 @@ class ModelConfig:
     def choice(self, name: str) -> Any:
         """An extended field's value, or the notebook's when the configuration leaves it unset.
 
-        The learning rate has no notebook default here (the training settings decide it): for
-        ``learning_rate`` this returns None when unset.
+        For the learning rate a model trains at, ask ``ModelSpec.learning_rate``: an unset one is
+        the run's (``--learning-rate``), not necessarily the notebook's.
         """
         value = getattr(self, name)
-        if value is None and name != "learning_rate":
-            return NOTEBOOK_CHOICES[name]
-        return value
+        return NOTEBOOK_CHOICES[name] if value is None else value
 
     def with_notebook_choices(self) -> ModelConfig:
         """This configuration with every unset extended field at the notebook's value."""
         unset = {k: v for k, v in NOTEBOOK_CHOICES.items() if getattr(self, k) is None}
         return dataclasses.replace(self, **unset)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model complete: its configuration and what the data and the run fix around it.
+
+    Everything ``study.training.model.build_model`` needs, so the builder takes one object; the
+    defaults are the notebook's.
+
+    Attributes:
+        config: The design choices (what a trial's params describe).
+        vocab_size: Rows of the embedding (the notebook's ``max_features``).
+        sequence_length: Fixed review length, or None for any; a fixed length lets the backend
+            compile one graph.
+        dropout_style: How the recurrent layers draw dropout masks (``DROPOUT_STYLES``).
+        default_learning_rate: Adam's learning rate when the configuration does not choose one
+            (the run's ``--learning-rate``; Keras' default, the notebook's, is 1e-3).
+    """
+
+    config: ModelConfig
+    vocab_size: int = 1000
+    sequence_length: int | None = None
+    dropout_style: str = "keras2"
+    default_learning_rate: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if self.dropout_style not in DROPOUT_STYLES:
+            raise ValueError(
+                f"dropout_style must be one of {', '.join(DROPOUT_STYLES)}, "
+                f"got {self.dropout_style!r}"
+            )
+
+    @property
+    def learning_rate(self) -> float:
+        """Adam's learning rate: the configuration's own, else ``default_learning_rate``."""
+        own = self.config.learning_rate
+        return self.default_learning_rate if own is None else own

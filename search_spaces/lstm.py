@@ -100,8 +100,8 @@ def study_space(study: optuna.Study) -> SearchSpace:
     ``study.optimize`` refuses to resume a study with another ``--space``, so every trial of a
     study belongs to this space; the commands, the confirmation and the reports all read it here.
     """
-    config = study.user_attrs.get("config") or {}
-    return get_space(str(config.get("space", NOTEBOOK.name)))
+    settings = study.user_attrs.get("config") or {}
+    return get_space(str(settings.get("space", NOTEBOOK.name)))
 
 
 def suggest_params(trial: optuna.trial.BaseTrial) -> ModelConfig:

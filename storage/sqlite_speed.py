@@ -1,12 +1,12 @@
 """Makes an SQLite study file cheap to write to: write-ahead log, fsync at checkpoints only.
 
-Optuna commits every user attribute, intermediate value and state change on its own, about 50
-commits per trial; with SQLite's default rollback journal each commit waits for fsyncs (3 ms
-each on our 2-core machine when quiet, 11 ms when busy: up to half a second per trial, see
-benchmarks/overhead.py). In WAL mode
-with ``synchronous=NORMAL`` a commit is an append to the ``-wal`` file; it survives the process
-being killed, and only an operating-system crash or power cut can lose the last commits. WAL needs
-a local file system (not NFS), which SQLite needs for safe locking anyway.
+Optuna commits every user attribute, intermediate value and state change on its own, dozens of
+commits per trial; with SQLite's default rollback journal each commit waits for fsyncs, a
+measurable share of a short trial (benchmarks/README.md, "Optuna and bookkeeping overhead per
+trial"). In WAL mode with ``synchronous=NORMAL`` a commit is an append to the ``-wal`` file;
+it survives the process being killed, and only an operating-system crash or power cut can lose
+the last commits. WAL needs a local file system (not NFS), which SQLite needs for safe locking
+anyway.
 """
 
 from __future__ import annotations

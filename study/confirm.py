@@ -21,13 +21,14 @@ from reports.load import ReportInputError, confirm_study_name, load_study_readon
 from reports.repeats import confirmed_text, current_confirmed
 from reports.tables import study_frame
 from storage import StorageError, open_storage, tune_for_writing
+from storage.optuna_private import storage_of
 from study.reruns.confirmation import (
     FLAGS,
     Plan,
     candidates,
     check_confirm_study,
     check_trained_as_study,
-    confirm_config,
+    confirm_settings,
     keras_trainer,
     run_confirmation,
     settings_argv,
@@ -99,14 +100,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     backend = select_backend(settings.backend, compilation_cache=settings.cache_dir / "jax")
     try:
         data = load_dataset(data_settings(settings))
-        config = confirm_config(settings, data, args.study_name, backend)
-        check_confirm_study(study._storage, args.study_name, config)
-        check_trained_as_study(study, config)
+        confirming = confirm_settings(settings, data, args.study_name, backend)
+        check_confirm_study(storage_of(study), args.study_name, confirming)
+        check_trained_as_study(study, confirming)
         storage = open_storage(args.storage)  # with heartbeat: this process writes trials
         tune_for_writing(storage)
     except (DataError, StorageError, StudySetupError) as exc:
         return input_error(exc)
-    code = run_confirmation(study, storage, config, keras_trainer(settings, data), plan)
+    code = run_confirmation(study, storage, confirming, keras_trainer(settings, data), plan)
     if code:
         return code
     name = confirm_study_name(args.study_name)

@@ -21,13 +21,14 @@ import optuna
 
 from cli import input_error
 from storage import StorageError, open_storage, redacted, release, tune_for_writing
+from storage.optuna_private import storage_of
 from study.setup.create import open_study
 from study.setup.flags import data_settings
 from study.setup.optimize_flags import (
     parse_args,
-    recorded_config,
     resolve_repeats,
-    resolved_config,
+    resolved_settings,
+    stored_settings,
 )
 from study.setup.references import report_references
 from study.setup.sampling import make_pruner, make_sampler
@@ -57,15 +58,15 @@ def _run(args: argparse.Namespace, argv: list[str], backend: str) -> int:
     try:
         data = load_dataset(data_settings(args))
         storage = open_storage(args.storage, grace_period=args.heartbeat_grace)
-        resolve_repeats(args, recorded_config(storage, args.study_name))
+        resolve_repeats(args, stored_settings(storage, args.study_name))
         if args.confirm_top:  # refused now, before anything is written, not after the trials
             from study.reruns.confirmation import (  # reads report tables
                 check_confirm_study,
-                confirm_config,
+                confirm_settings,
             )
 
             check_confirm_study(
-                storage, args.study_name, confirm_config(args, data, args.study_name, backend)
+                storage, args.study_name, confirm_settings(args, data, args.study_name, backend)
             )
         study, created = open_study(
             storage,
@@ -73,7 +74,7 @@ def _run(args: argparse.Namespace, argv: list[str], backend: str) -> int:
             sampler=make_sampler(process_sampler_seed(args)),
             pruner=make_pruner(args.pruner, args.epochs),
             baseline=not args.no_baseline,
-            config=resolved_config(args, backend, data),
+            settings=resolved_settings(args, backend, data),
             directions=DIRECTIONS[args.objectives],
         )
     except (DataError, StorageError, StudySetupError) as exc:
@@ -115,7 +116,7 @@ def _optimize(
     # The confirmation reads the trials as report tables (pandas): imported only when it runs.
     from study.reruns.confirmation import (
         Plan,
-        confirm_config,
+        confirm_settings,
         confirmation_pending,
         keras_trainer,
         run_confirmation,
@@ -146,8 +147,9 @@ def _optimize(
             )
             return code
     if code == 0 and plan.top:
-        config = confirm_config(args, data, args.study_name, backend)
-        code = run_confirmation(study, study._storage, config, keras_trainer(args, data), plan)
+        confirming = confirm_settings(args, data, args.study_name, backend)
+        trainer = keras_trainer(args, data)
+        code = run_confirmation(study, storage_of(study), confirming, trainer, plan)
         if code in (130, 143):
             print(f"resume with: {_resume_command(argv)}", file=sys.stderr)
             return code

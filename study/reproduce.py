@@ -25,7 +25,7 @@ from reports.reproduction import reproduce_study_name
 from reports.tables import study_frame
 from storage import StorageError, open_storage, release, tune_for_writing
 from study.reruns.groups import enqueue_missing, waiting
-from study.reruns.reproduction import PARTS, candidates, printed_table, recorded_config, train
+from study.reruns.reproduction import PARTS, candidates, printed_table, recorded_settings, train
 from study.setup.create import open_study
 from study.setup.flags import (
     add_data_arguments,
@@ -103,7 +103,7 @@ def _run(args: argparse.Namespace, backend: str) -> int:
             sampler=make_sampler(args.seed),
             pruner=optuna.pruners.NopPruner(),
             baseline=False,
-            config=recorded_config(args, backend, data),
+            settings=recorded_settings(args, backend, data),
         )
     except (DataError, StorageError, StudySetupError) as exc:
         return input_error(exc)

@@ -49,7 +49,7 @@ def dashboard(tmp_path: Path) -> Iterator[tuple[str, int]]:
     url = f"sqlite:///{tmp_path / 'd.db'}"
     study, _ = open_study(
         optuna.storages.RDBStorage(url), STUDY, sampler=make_sampler(0),
-        pruner=make_pruner("none", 1), baseline=False, config={},
+        pruner=make_pruner("none", 1), baseline=False, settings={},
     )  # as study.optimize creates it: with its metric names  # fmt: skip
     for units in (8, 16):
         add(study, ModelConfig(units, 8), 0.6 + units / 100)

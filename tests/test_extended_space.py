@@ -22,7 +22,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 
-from search_spaces import ModelConfig
+from search_spaces import ModelConfig, ModelSpec
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.config import NOTEBOOK_CHOICES
 from search_spaces.cost import lstm_params, over_cap
@@ -126,7 +126,9 @@ HAND_COUNTS = [
 def test_parameter_counts_match_the_hand_computed_ones(
     config: ModelConfig, expected: int, style: str
 ) -> None:
-    model = build_model(config, vocab_size=VOCAB, sequence_length=20, dropout_style=style)
+    model = build_model(
+        ModelSpec(config, vocab_size=VOCAB, sequence_length=20, dropout_style=style)
+    )
     assert model.count_params() == expected
     embedding = VOCAB * config.embedding_dim
     directions = 2 if config.bidirectional else 1
@@ -137,7 +139,10 @@ def test_parameter_counts_match_the_hand_computed_ones(
 def test_the_notebooks_grid_keeps_its_counts_in_the_extended_space() -> None:
     for entry in BASELINE_GRID:
         config = EXTENDED.baseline_config(entry.config)
-        assert build_model(config, sequence_length=80).count_params() == entry.notebook_params
+        assert (
+            build_model(ModelSpec(config, sequence_length=80)).count_params()
+            == entry.notebook_params
+        )
 
 
 @pytest.mark.parametrize("style", ["keras2", "keras3"])
@@ -145,13 +150,15 @@ def test_each_choice_builds_the_layers_it_names(style: str) -> None:
     from study.training.keras2_gru import Keras2GRU
     from study.training.keras2_lstm import Keras2LSTM
 
-    gru = build_model(ModelConfig(8, 8, 2, 0.2, 0.3, cell="gru"), dropout_style=style)
+    gru = build_model(ModelSpec(ModelConfig(8, 8, 2, 0.2, 0.3, cell="gru"), dropout_style=style))
     recurrent = [la for la in gru.layers if isinstance(la, keras.layers.RNN)]
     assert len(recurrent) == 2 and all(isinstance(la, keras.layers.GRU) for la in recurrent)
     assert all(isinstance(la, Keras2GRU) == (style == "keras2") for la in recurrent)
     assert gru.name == "gru_classifier"
 
-    bi = build_model(ModelConfig(8, 8, 1, 0.2, 0.3, bidirectional=True), dropout_style=style)
+    bi = build_model(
+        ModelSpec(ModelConfig(8, 8, 1, 0.2, 0.3, bidirectional=True), dropout_style=style)
+    )
     (wrapper,) = [la for la in bi.layers if isinstance(la, keras.layers.Bidirectional)]
     assert isinstance(wrapper.forward_layer, keras.layers.LSTM)
     assert wrapper.backward_layer.go_backwards and not wrapper.forward_layer.go_backwards
@@ -159,19 +166,19 @@ def test_each_choice_builds_the_layers_it_names(style: str) -> None:
 
     for readout, pooling in (("max", keras.layers.GlobalMaxPooling1D),
                              ("mean", keras.layers.GlobalAveragePooling1D)):  # fmt: skip
-        model = build_model(ModelConfig(8, 8, 2, readout=readout), dropout_style=style)
+        model = build_model(ModelSpec(ModelConfig(8, 8, 2, readout=readout), dropout_style=style))
         assert _count(model, pooling) == 1
         last = [la for la in model.layers if isinstance(la, keras.layers.LSTM)][-1]
         assert last.return_sequences  # the pooling reads every step's state
-    plain = build_model(ModelConfig(8, 8, 2), dropout_style=style)
+    plain = build_model(ModelSpec(ModelConfig(8, 8, 2), dropout_style=style))
     assert _count(plain, keras.layers.GlobalMaxPooling1D) == 0
     (last,) = [la for la in plain.layers if isinstance(la, keras.layers.LSTM)][-1:]
     assert not last.return_sequences
 
 
 def test_the_configurations_learning_rate_wins_over_the_settings() -> None:
-    own = build_model(ModelConfig(8, 8, learning_rate=3e-3), learning_rate=1e-3)
-    notebook = build_model(ModelConfig(8, 8), learning_rate=5e-4)
+    own = build_model(ModelSpec(ModelConfig(8, 8, learning_rate=3e-3), default_learning_rate=1e-3))
+    notebook = build_model(ModelSpec(ModelConfig(8, 8), default_learning_rate=5e-4))
     assert float(own.optimizer.learning_rate) == pytest.approx(3e-3)
     assert float(notebook.optimizer.learning_rate) == pytest.approx(5e-4)
 
@@ -201,12 +208,13 @@ EXTENDED_CONFIG = ModelConfig(
 
 def test_an_extended_configuration_trains_as_replicas_under_jax(tiny_imdb: Path) -> None:
     data = load_dataset(DataSettings(source=str(tiny_imdb), maxlen=20, cache_dir=None))
-    result = train_repeats(
-        EXTENDED_CONFIG, data, TrainSettings(epochs=1, eval_batch_size=40), [1, 2],
-        vocab_size=VOCAB, sequence_length=20,
-    )  # fmt: skip
+    spec = ModelSpec(EXTENDED_CONFIG, vocab_size=VOCAB, sequence_length=20)
+    result = train_repeats(spec, data, TrainSettings(epochs=1, eval_batch_size=40), [1, 2])
     assert result.mode == "vectorized"
-    assert result.n_params == build_model(EXTENDED_CONFIG, sequence_length=20).count_params()
+    assert (
+        result.n_params
+        == build_model(ModelSpec(EXTENDED_CONFIG, sequence_length=20)).count_params()
+    )
     assert len(result.val_accuracy[0]) == 2 and all(np.isfinite(result.loss[0]))
     assert not np.array_equal(result.weights[0][1], result.weights[1][1])
 
@@ -215,7 +223,7 @@ def test_an_extended_configuration_trains_under_tensorflow(tiny_imdb: Path) -> N
     code = textwrap.dedent(
         f"""
         import json
-        from search_spaces import ModelConfig
+        from search_spaces import ModelConfig, ModelSpec
         from study.training.data import DataSettings, load_dataset
         from study.training.settings import TrainSettings
         from study.training.trainer import train_repeats
@@ -223,8 +231,8 @@ def test_an_extended_configuration_trains_under_tensorflow(tiny_imdb: Path) -> N
         data = load_dataset(DataSettings(source={str(tiny_imdb)!r}, maxlen=20, cache_dir=None))
         config = ModelConfig(8, 8, 2, 0.3, 0.4, cell="gru", bidirectional=True, readout="mean",
                              learning_rate=3e-3)
-        result = train_repeats(config, data, TrainSettings(epochs=1, eval_batch_size=40), [1],
-                               vocab_size=1000, sequence_length=20)
+        spec = ModelSpec(config, vocab_size=1000, sequence_length=20)
+        result = train_repeats(spec, data, TrainSettings(epochs=1, eval_batch_size=40), [1])
         print(json.dumps({{"mode": result.mode, "val": result.val_accuracy,
                           "loss": result.loss, "n_params": result.n_params}}))
         """
@@ -236,7 +244,10 @@ def test_an_extended_configuration_trains_under_tensorflow(tiny_imdb: Path) -> N
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["mode"] == "sequential" and len(out["val"]) == 1
-    assert out["n_params"] == build_model(EXTENDED_CONFIG, sequence_length=20).count_params()
+    assert (
+        out["n_params"]
+        == build_model(ModelSpec(EXTENDED_CONFIG, sequence_length=20)).count_params()
+    )
     assert np.isfinite(out["loss"][0][0])
 
 

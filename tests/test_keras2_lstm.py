@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import pytest
 
-from search_spaces import ModelConfig
+from search_spaces import ModelConfig, ModelSpec
 from search_spaces.baseline import BASELINE_GRID
 from study.training.keras2_lstm import Keras2LSTM
 from study.training.model import build_model
@@ -230,26 +230,28 @@ def test_keras2_lstm_refuses_a_rate_outside_0_1() -> None:
 
 
 def test_default_style_is_keras2_and_without_dropout_both_build_keras_lstm() -> None:
-    dropout = build_model(ModelConfig(8, 8, 2, 0.4, 0.5), sequence_length=20)
+    dropout = build_model(ModelSpec(ModelConfig(8, 8, 2, 0.4, 0.5), sequence_length=20))
     assert [type(layer) for layer in dropout.layers[1:3]] == [Keras2LSTM, Keras2LSTM]
-    keras3 = build_model(ModelConfig(8, 8, 1, 0.4, 0.5), dropout_style="keras3")
+    keras3 = build_model(ModelSpec(ModelConfig(8, 8, 1, 0.4, 0.5), dropout_style="keras3"))
     assert type(keras3.layers[1]) is keras.layers.LSTM
     for style in ("keras2", "keras3"):
-        plain = build_model(ModelConfig(8, 8, 2), sequence_length=20, dropout_style=style)
+        plain = build_model(
+            ModelSpec(ModelConfig(8, 8, 2), sequence_length=20, dropout_style=style)
+        )
         # The fast path (cuDNN on a GPU) is Keras' own LSTM, untouched.
         assert [type(layer) for layer in plain.layers[1:3]] == [keras.layers.LSTM] * 2
 
 
 def test_unknown_style_is_refused() -> None:
     with pytest.raises(ValueError, match="dropout_style must be one of keras2, keras3"):
-        build_model(ModelConfig(8, 8), dropout_style="keras1")
+        build_model(ModelSpec(ModelConfig(8, 8), dropout_style="keras1"))
 
 
 @pytest.mark.parametrize("style", ["keras2", "keras3"])
 def test_part3_baselines_keep_the_notebooks_parameter_counts(style: str) -> None:
     for entry in BASELINE_GRID:
         if entry.config.dropout or entry.config.recurrent_dropout:
-            model = build_model(entry.config, sequence_length=80, dropout_style=style)
+            model = build_model(ModelSpec(entry.config, sequence_length=80, dropout_style=style))
             assert model.count_params() == entry.notebook_params, entry.label
 
 
@@ -344,7 +346,7 @@ def test_no_backward_sequence_reaches_keras_cudnn_lstm(
 
     monkeypatch.setattr(backend, "lstm", recorded)
     config = ModelConfig(UNITS, FEATURES, 2, dropout, recurrent_dropout, bidirectional=True)
-    model = build_model(config, sequence_length=STEPS, dropout_style=style)
+    model = build_model(ModelSpec(config, sequence_length=STEPS, dropout_style=style))
     wrappers = [la for la in model.layers if isinstance(la, keras.layers.Bidirectional)]
     assert len(wrappers) == 2 and wrappers[0].return_sequences
     wrapper = wrappers[0]

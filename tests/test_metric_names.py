@@ -21,12 +21,12 @@ def test_a_created_study_names_its_metrics(directions: tuple[str, ...], names: l
         warnings.simplefilter("error")  # naming them must not warn (it is experimental in Optuna)
         study, created = open_study(
             storage, "s", sampler=make_sampler(0), pruner=make_pruner("none", 1),
-            baseline=False, config={}, directions=directions,
+            baseline=False, settings={}, directions=directions,
         )  # fmt: skip
     assert created
     assert study.metric_names == names
     again, created = open_study(
         storage, "s", sampler=make_sampler(0), pruner=make_pruner("none", 1),
-        baseline=False, config={}, directions=directions,
+        baseline=False, settings={}, directions=directions,
     )  # fmt: skip
     assert not created and again.metric_names == names

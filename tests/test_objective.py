@@ -9,6 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from search_spaces import ModelSpec
 from search_spaces.baseline import BASELINE_GRID
 from study.setup.baselines import enqueue_baseline
 from study.training.data import DataSettings, load_dataset
@@ -103,8 +104,8 @@ def test_repeats_train_several_seeds_and_return_their_mean(tiny_data) -> None:
     # (a mean or spread over the wrong values, or replicas stored in the wrong order, fail).
     alone = [
         train_repeats(
-            BASELINE_GRID[8].config, tiny_data, TrainSettings(epochs=2), [seed],
-            vocab_size=1000, sequence_length=20,
+            ModelSpec(BASELINE_GRID[8].config, vocab_size=1000, sequence_length=20),
+            tiny_data, TrainSettings(epochs=2), [seed],
         )
         for seed in attrs["seeds"]
     ]  # fmt: skip
@@ -252,63 +253,47 @@ def raising_training(error: BaseException):
     return train
 
 
-def test_an_xla_error_that_is_not_out_of_memory_stops_the_study(tiny_data, monkeypatch) -> None:
-    import jax
-
-    from study.trials.objective import trial_errors
-
-    monkeypatch.setattr(
-        "study.trials.objective.train_repeats",
-        raising_training(jax.errors.JaxRuntimeError("INTERNAL: boom")),
-    )
-    study = optuna.create_study(direction="maximize")
-    enqueue_baseline(study)
-    with pytest.raises(jax.errors.JaxRuntimeError, match="INTERNAL: boom"):
-        study.optimize(make_objective(tiny_data, epochs=1), n_trials=2, catch=trial_errors())
-    # The first trial failed and the study stopped: the second baseline still waits.
-    assert [t.state for t in study.trials[:2]] == [TrialState.FAIL, TrialState.WAITING]
-
-
-def test_running_out_of_device_memory_fails_only_that_trial(tiny_data, monkeypatch) -> None:
-    import jax
-
-    from study.trials.objective import trial_errors
-
-    monkeypatch.setattr(
-        "study.trials.objective.train_repeats",
-        raising_training(jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: out of memory")),
-    )
-    study = optuna.create_study(direction="maximize")
-    enqueue_baseline(study)
-    study.optimize(make_objective(tiny_data, epochs=1), n_trials=2, catch=trial_errors())
-    assert [t.state for t in study.trials[:2]] == [TrialState.FAIL, TrialState.FAIL]
-    assert "RESOURCE_EXHAUSTED" in study.trials[0].user_attrs["fail_reason"]
-
-
-def test_the_rerun_path_fails_trials_only_for_out_of_memory(tiny_data, monkeypatch) -> None:
+@pytest.mark.parametrize("path", ["optimize", "rerun"])
+@pytest.mark.parametrize(
+    ("message", "fails_only_the_trial"),
+    [("RESOURCE_EXHAUSTED: out of memory", True), ("INTERNAL: boom", False)],
+)
+def test_only_running_out_of_device_memory_fails_just_the_trial(
+    tiny_data, monkeypatch, path: str, message: str, fails_only_the_trial: bool
+) -> None:
+    """Both paths (``study.optimize``, and the reruns' ``train_together``) share one bookkeeping:
+    out of memory fails those trials with its reason and the study goes on; any other XLA error
+    (a bug) stops the study."""
     import jax
 
     from study.reruns.groups import Candidate, enqueue_missing, run_waiting
     from study.trials.objective import trial_errors
 
-    params = BASELINE_GRID[0].config.as_params()
+    monkeypatch.setattr(
+        "study.trials.objective.train_repeats",
+        raising_training(jax.errors.JaxRuntimeError(message)),
+    )
     study = optuna.create_study(direction="maximize")
-    errors = {
-        "RESOURCE_EXHAUSTED: out of memory": TrialState.FAIL,
-        "INTERNAL: boom": None,  # propagates
-    }
-    for message, state in errors.items():
-        monkeypatch.setattr(
-            "study.trials.objective.train_repeats",
-            raising_training(jax.errors.JaxRuntimeError(message)),
-        )
+    objective = make_objective(tiny_data, epochs=1)
+    if path == "optimize":
+        enqueue_baseline(study)
+        run = lambda: study.optimize(objective, n_trials=2, catch=trial_errors())  # noqa: E731
+    else:
+        params = BASELINE_GRID[0].config.as_params()
         enqueue_missing(study, [Candidate("a", params, "a", None, None)], repeats=2)
-        if state is None:
-            with pytest.raises(jax.errors.JaxRuntimeError, match="INTERNAL"):
-                run_waiting(study, make_objective(tiny_data, epochs=1), trial_errors())
-        else:
-            assert run_waiting(study, make_objective(tiny_data, epochs=1), trial_errors()) == 0
-            assert {t.state for t in study.trials} == {state}
+        run = lambda: run_waiting(study, objective, trial_errors())  # noqa: E731
+    if not fails_only_the_trial:
+        with pytest.raises(jax.errors.JaxRuntimeError, match="INTERNAL: boom"):
+            run()
+        # The study stopped at the first trial (group), which names the error.
+        assert study.trials[0].user_attrs["fail_reason"] == f"JaxRuntimeError: {message}"
+        if path == "optimize":  # failed, and the second baseline still waits
+            assert [t.state for t in study.trials[:2]] == [TrialState.FAIL, TrialState.WAITING]
+        return
+    run()
+    assert [t.state for t in study.trials[:2]] == [TrialState.FAIL, TrialState.FAIL]
+    for trial in study.trials[:2]:
+        assert trial.user_attrs["fail_reason"].startswith("TrialOutOfMemory: RESOURCE_EXHAUSTED")
 
 
 def capped_trial(user_attrs: dict) -> optuna.trial.FrozenTrial:

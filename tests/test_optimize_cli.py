@@ -253,16 +253,16 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, flags: list[str], mess
 def test_the_recorded_configuration_holds_no_database_password(
     url: str, stored: str, tiny_imdb: Path
 ) -> None:
-    from study.setup.optimize_flags import parse_args, resolved_config
+    from study.setup.optimize_flags import parse_args, resolved_settings
     from study.training.data import Dataset
 
     args = parse_args(["--storage", url, "--data", str(tiny_imdb)])
     empty = np.zeros((0, 1))
     data = Dataset(empty, empty, empty, empty, empty, empty, fingerprint="tree:x")
-    config = resolved_config(args, "jax", data)
-    assert config["storage"] == stored
+    settings = resolved_settings(args, "jax", data)
+    assert settings["storage"] == stored
     if "journal" not in url:
-        assert "s3cret" not in json.dumps(config)
+        assert "s3cret" not in json.dumps(settings)
 
 
 def test_trials_counts_trained_models_whatever_the_cost_cap_prunes(

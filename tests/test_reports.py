@@ -210,6 +210,18 @@ def test_pareto_mask_keeps_only_undominated_trials() -> None:
     assert n_params(ModelConfig(8, 4)) < n_params(ModelConfig(8, 8)) < n_params(ModelConfig(16, 8))
 
 
+def test_pareto_fronts_hold_each_costs_front_cheapest_first() -> None:
+    study = new_study()
+    add(study, ModelConfig(16, 8), 0.80, seconds=1.0)  # big but fast and best: both fronts
+    add(study, ModelConfig(8, 4), 0.70, seconds=5.0)  # smallest: the parameters' front only
+    add(study, ModelConfig(8, 8), 0.65, seconds=0.5)  # fastest: the time front only
+    add(study, ModelConfig(8, 4), 0.90, state=TrialState.PRUNED)  # pruned: on no front
+    fronts = analysis.pareto_fronts(study_frame(study))
+    assert list(fronts) == list(analysis.COSTS)
+    assert fronts["n_params"]["number"].tolist() == [1, 0]
+    assert fronts["train_seconds"]["number"].tolist() == [2, 0]
+
+
 def test_importances_need_trials_and_say_what_they_explain() -> None:
     study = new_study()
     assert compute(study).importances.reason.startswith("needs at least 5 trials")

@@ -143,7 +143,7 @@ def run_cheaply(url: str, n: int) -> list[tuple]:
         sampler=make_sampler(process_sampler_seed(args)),
         pruner=make_pruner(args.pruner, args.epochs),
         baseline=False,
-        config={},
+        settings={},
     )
     use_process_sampler(args, study)  # what run_worker does before its first trial
     study.optimize(lambda trial: suggest_params(trial).units / 256, n_trials=n)
@@ -215,7 +215,7 @@ def resume(url: str) -> optuna.Study:
         sampler=make_sampler(0),
         pruner=make_pruner("median", 5),
         baseline=True,
-        config={},
+        settings={},
     )
     assert not created
     return study

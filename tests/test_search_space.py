@@ -7,7 +7,7 @@ import sys
 import optuna
 import pytest
 
-from search_spaces import ModelConfig
+from search_spaces import ModelConfig, ModelSpec
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.lstm import DISTRIBUTIONS, suggest_params
 from tests.conftest import ROOT
@@ -129,7 +129,7 @@ def test_sampler_seeds_repeat_alone_and_differ_between_processes(seed: int) -> N
 def test_built_baselines_have_the_notebooks_parameter_counts(entry) -> None:
     from study.training.model import build_model
 
-    model = build_model(entry.config, vocab_size=1000, sequence_length=80)
+    model = build_model(ModelSpec(entry.config, vocab_size=1000, sequence_length=80))
     assert model.count_params() == entry.notebook_params
 
 

@@ -72,9 +72,9 @@ def test_compiled_programs_are_cached_on_disk_and_read_back(tmp_path: Path) -> N
         "from study.training.backend import select_backend\n"
         "select_backend('jax', compilation_cache=Path(sys.argv[1]))\n"
         "import keras\n"
-        "from search_spaces import ModelConfig\n"
+        "from search_spaces import ModelConfig, ModelSpec\n"
         "from study.training.model import build_model\n"
-        "model = build_model(ModelConfig(8, 4), sequence_length=10)\n"
+        "model = build_model(ModelSpec(ModelConfig(8, 4), sequence_length=10))\n"
         "model.predict(keras.ops.ones((2, 10), dtype='int32'), verbose=0)\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KERAS_", "JAX_"))}

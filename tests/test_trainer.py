@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 
-from search_spaces import ModelConfig
+from search_spaces import ModelConfig, ModelSpec
 from study.training import trainer
 from study.training.data import DataSettings, load_dataset
 from study.training.model import build_model
@@ -34,14 +34,15 @@ def tiny(tiny_imdb: Path):
 
 def train(tiny, config: ModelConfig, seeds: list[int], **kwargs) -> RepeatResult:  # type: ignore[no-untyped-def]
     settings = kwargs.pop("settings", SETTINGS)
-    return train_repeats(
-        config, tiny, settings, seeds, vocab_size=1000, sequence_length=20, **kwargs
+    spec = ModelSpec(
+        config, vocab_size=1000, sequence_length=20, default_learning_rate=settings.learning_rate
     )
+    return train_repeats(spec, tiny, settings, seeds, **kwargs)
 
 
 def fit_once(tiny, config: ModelConfig, seed: int) -> tuple[keras.Model, dict[str, list[float]]]:  # type: ignore[no-untyped-def]
     keras.utils.set_random_seed(seed)
-    model = build_model(config, vocab_size=1000, sequence_length=20)
+    model = build_model(ModelSpec(config, vocab_size=1000, sequence_length=20))
     history = model.fit(
         tiny.x_train,
         tiny.y_train,
@@ -158,15 +159,15 @@ def test_tensorflow_backend_trains_the_replicas_one_after_another(tiny_imdb: Pat
     code = textwrap.dedent(
         f"""
         import json
-        from search_spaces import ModelConfig
+        from search_spaces import ModelConfig, ModelSpec
         from study.training.data import DataSettings, load_dataset
         from study.training.settings import TrainSettings
         from study.training.trainer import train_repeats
 
         data = load_dataset(DataSettings(source={str(tiny_imdb)!r}, maxlen=20, cache_dir=None))
         result = train_repeats(
-            ModelConfig(8, 8, 1, 0.3, 0.4), data, TrainSettings(epochs=1, eval_batch_size=40),
-            [1, 2], vocab_size=1000, sequence_length=20,
+            ModelSpec(ModelConfig(8, 8, 1, 0.3, 0.4), vocab_size=1000, sequence_length=20),
+            data, TrainSettings(epochs=1, eval_batch_size=40), [1, 2],
         )
         print(json.dumps({{"mode": result.mode, "val": result.val_accuracy,
                           "kernels": [w[1].tolist() for w in result.weights]}}))
@@ -194,7 +195,7 @@ def _uneven(tiny):  # type: ignore[no-untyped-def]
 def _fit_epochs(data, config: ModelConfig, seed: int, orders: list[np.ndarray]):  # type: ignore[no-untyped-def]
     """Plain ``model.fit``, one epoch per order; returns the model, losses and val accuracies."""
     keras.utils.set_random_seed(seed)
-    model = build_model(config, vocab_size=1000, sequence_length=20)
+    model = build_model(ModelSpec(config, vocab_size=1000, sequence_length=20))
     losses, val = [], []
     for order in orders:
         history = model.fit(

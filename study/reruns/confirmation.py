@@ -28,6 +28,7 @@ from reports.tables import complete, study_frame
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.keys import config_key, row_params
 from search_spaces.lstm import study_space
+from storage.optuna_private import storage_of
 from study.reruns.groups import (
     Candidate,
     GroupTrainer,
@@ -112,7 +113,7 @@ def candidates(study: optuna.Study, top: int, baseline: bool) -> list[Candidate]
     return list(chosen.values())
 
 
-def confirm_config(
+def confirm_settings(
     settings: argparse.Namespace, data: Dataset, study_name: str, backend: str
 ) -> dict[str, Any]:
     """What a confirmation study records once, when created: how its runs train, on what data.
@@ -124,18 +125,18 @@ def confirm_config(
         backend: The Keras backend chosen.
     """
     flags = {name: getattr(settings, name) for name in FLAGS}
-    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in flags.items()}
-    config.update(
+    recorded = {k: (str(v) if isinstance(v, Path) else v) for k, v in flags.items()}
+    recorded.update(
         backend=backend,
         data_fingerprint=data.fingerprint,
         data_sizes=data.sizes(),
         confirms=study_name,
         seed_offset=SEED_OFFSET,
     )
-    return config
+    return recorded
 
 
-def check_confirm_study(storage: BaseStorage, study_name: str, config: dict[str, Any]) -> None:
+def check_confirm_study(storage: BaseStorage, study_name: str, settings: dict[str, Any]) -> None:
     """Refuses, before anything is written, a stored confirmation trained another way.
 
     Reads only: a command calls it before it writes anything, so that a refusal leaves the
@@ -147,10 +148,10 @@ def check_confirm_study(storage: BaseStorage, study_name: str, config: dict[str,
     """
     name = confirm_study_name(study_name)
     if any(s.study_name == name for s in storage.get_all_studies()):
-        _check(optuna.load_study(storage=storage, study_name=name), config)
+        _check(optuna.load_study(storage=storage, study_name=name), settings)
 
 
-def check_trained_as_study(study: optuna.Study, config: dict[str, Any]) -> None:
+def check_trained_as_study(study: optuna.Study, settings: dict[str, Any]) -> None:
     """Refuses a confirmation whose runs would train otherwise than the study's trials.
 
     Its winner becomes the study's ``confirmed_best``, the answer every report headlines; runs
@@ -158,11 +159,11 @@ def check_trained_as_study(study: optuna.Study, config: dict[str, Any]) -> None:
     else than the trials they confirm. Reads only.
 
     Raises:
-        StudySetupError: ``config`` differs from the study's recorded settings in
+        StudySetupError: ``settings`` differ from the study's recorded settings in
             ``RUN_SETTINGS`` (one line naming each, with both values).
     """
     try:
-        _check(study, config)
+        _check(study, settings)
     except StudySetupError as exc:
         raise StudySetupError(
             f"{exc} (a confirmation trains as the study it confirms: its winner is recorded "
@@ -170,16 +171,16 @@ def check_trained_as_study(study: optuna.Study, config: dict[str, Any]) -> None:
         ) from None
 
 
-def _check(confirm: optuna.Study, config: dict[str, Any]) -> None:
-    check_settings(confirm, {k: v for k, v in config.items() if k in RUN_SETTINGS})
+def _check(confirm: optuna.Study, settings: dict[str, Any]) -> None:
+    check_settings(confirm, {k: v for k, v in settings.items() if k in RUN_SETTINGS})
 
 
 def open_confirm_study(
-    storage: BaseStorage, study_name: str, config: dict[str, Any]
+    storage: BaseStorage, study_name: str, settings: dict[str, Any]
 ) -> optuna.Study:
-    """Creates the confirmation study and records ``config``, or loads and checks it.
+    """Creates the confirmation study and records ``settings``, or loads and checks it.
 
-    The config is recorded once, by the call that creates the study, and never overwritten.
+    The settings are recorded once, by the call that creates the study, and never overwritten.
 
     Raises:
         StudySetupError: As ``check_confirm_study``; nothing is written then.
@@ -191,9 +192,10 @@ def open_confirm_study(
         )
     except DuplicatedStudyError:
         confirm = optuna.load_study(storage=storage, study_name=name)
-        _check(confirm, config)
+        _check(confirm, settings)
     else:
-        confirm.set_user_attr("config", config)
+        # Stored under the attribute name "config", as ever: stored studies still resume.
+        confirm.set_user_attr("config", settings)
     name_metrics(confirm)
     return confirm
 
@@ -204,7 +206,7 @@ def confirmation_pending(study: optuna.Study, plan: Plan) -> int:
     Runs RUNNING under a worker that died count: the confirmation fails and re-runs them.
     """
     name = confirm_study_name(study.study_name)
-    storage = study._storage
+    storage = storage_of(study)
     wanted = candidates(study, plan.top, plan.baseline)
     if not any(s.study_name == name for s in storage.get_all_studies()):
         return len(incomplete(None, wanted, plan.repeats))
@@ -230,7 +232,7 @@ def recover_lost_runs(confirm: optuna.Study) -> list[int]:
 def run_confirmation(
     study: optuna.Study,
     storage: BaseStorage,
-    config: dict[str, Any],
+    settings: dict[str, Any],
     make_trainer: TrainerFactory,
     plan: Plan,
     *,
@@ -246,7 +248,7 @@ def run_confirmation(
     Args:
         study: The study confirmed.
         storage: A storage to write the runs to (with a heartbeat where it has one).
-        config: ``confirm_config`` of this run.
+        settings: ``confirm_settings`` of this run.
         make_trainer: Called once when runs wait (``keras_trainer``).
         plan: The configurations and repeats.
         progress: Show a progress bar on stderr.
@@ -264,7 +266,7 @@ def run_confirmation(
         )
         return 0
     try:
-        confirm = open_confirm_study(storage, study.study_name, config)
+        confirm = open_confirm_study(storage, study.study_name, settings)
     except StudySetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -275,8 +277,8 @@ def run_confirmation(
     todo = waiting(confirm)
     print(
         f"study {confirm.study_name!r}: {len(wanted)} configurations x {plan.repeats} repeats; "
-        f"{added} newly enqueued, {todo} to run; data {config.get('data_sizes')}; "
-        f"backend {config.get('backend')}",
+        f"{added} newly enqueued, {todo} to run; data {settings.get('data_sizes')}; "
+        f"backend {settings.get('backend')}",
         file=sys.stderr,
     )
     if todo:

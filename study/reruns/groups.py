@@ -23,10 +23,10 @@ from contextlib import ExitStack
 from typing import Any, NamedTuple, Protocol
 
 import optuna
-from optuna.storages._heartbeat import get_heartbeat_thread
 from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm  # Optuna's own dependency
 
+from storage.optuna_private import heartbeat_thread
 from study.workers.ownership import (
     OWNER_ATTR,
     check_interrupt,
@@ -216,7 +216,7 @@ def run_waiting(
                         # Trials asked by hand get the heartbeat study.optimize gives its own,
                         # so that another process can tell when this one has died.
                         for trial in group:
-                            thread = get_heartbeat_thread(trial._trial_id, study._storage)
+                            thread = heartbeat_thread(study, trial)
                             thread.start()
                             beating.callback(thread.join)
                         values = trainer.train_together(group)

@@ -72,7 +72,7 @@ def train(study: optuna.Study, data: Any, args: argparse.Namespace) -> int:
     return run_waiting(study, objective, trial_errors())
 
 
-def recorded_config(args: argparse.Namespace, backend: str, data: Any) -> dict[str, Any]:
+def recorded_settings(args: argparse.Namespace, backend: str, data: Any) -> dict[str, Any]:
     """What the reproduction study records once: every flag that decides what a run measures."""
     # --repeats and --parts say how much of the reproduction to run, and may grow on a rerun;
     # the storage URL may hold a password. Everything else decides what a run measures.

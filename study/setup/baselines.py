@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.lstm import study_space
+from storage.optuna_private import storage_of
 
 
 def enqueue_baseline(study: optuna.Study, only: Sequence[str] | None = None) -> None:
@@ -130,7 +131,7 @@ def requeue_missing_baselines(study: optuna.Study) -> list[str]:
     """
     if not [m for m in missing_baselines(study) if m.retry]:
         return []
-    storage = study._storage
+    storage = storage_of(study)
     try:
         claim_id = storage.create_new_study([StudyDirection.MAXIMIZE], requeue_claim(study))
     except DuplicatedStudyError:

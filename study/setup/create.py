@@ -25,7 +25,7 @@ def open_study(
     sampler: optuna.samplers.BaseSampler,
     pruner: optuna.pruners.BasePruner,
     baseline: bool,
-    config: Mapping[str, Any],
+    settings: Mapping[str, Any],
     directions: Sequence[str] = ("maximize",),
 ) -> tuple[optuna.Study, bool]:
     """Creates the study, or loads it when it exists.
@@ -34,7 +34,7 @@ def open_study(
     ``("maximize", "minimize")``: also the parameter count); a stored study must match them.
 
     Only the process that creates the study enqueues the baseline grid and records the
-    configuration, so N workers starting at once enqueue it exactly once (the storage's unique
+    settings, so N workers starting at once enqueue it exactly once (the storage's unique
     study name decides who created it).
 
     A resumed study re-enqueues the notebook configurations that have not completed and are
@@ -60,12 +60,12 @@ def open_study(
     except DuplicatedStudyError:
         study = optuna.load_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner)
         check_compatible(study, directions)
-        check_settings(study, config)
+        check_settings(study, settings)
         if baseline and study.user_attrs.get("baseline_enqueued"):
             requeue_missing_baselines(study)
         return study, False
     for key, value in {
-        "config": dict(config),
+        "config": dict(settings),  # the stored name stays "config": stored studies resume
         "versions": package_versions(),
         "baseline_enqueued": baseline,
     }.items():

@@ -69,7 +69,7 @@ def resolve_repeats(args: argparse.Namespace, recorded: Mapping[str, Any] | None
     args.repeats = AUTO_REPEATS.get(platform, 1)
 
 
-def recorded_config(storage: Any, name: str) -> dict[str, Any] | None:
+def stored_settings(storage: Any, name: str) -> dict[str, Any] | None:
     """The configuration recorded by an existing study ``name``, or None when there is none."""
     import optuna
 
@@ -249,8 +249,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def resolved_config(args: argparse.Namespace, backend: str, data: Dataset) -> dict[str, Any]:
-    """The whole configuration of this run, as recorded in the study's user attributes.
+def resolved_settings(args: argparse.Namespace, backend: str, data: Dataset) -> dict[str, Any]:
+    """The whole settings of this run, as recorded in the study's user attributes.
 
     The storage URL is recorded without its password: anyone who can read the study could
     read it there.
@@ -260,11 +260,11 @@ def resolved_config(args: argparse.Namespace, backend: str, data: Dataset) -> di
         backend: The Keras backend this process chose.
         data: The loaded data, whose fingerprint and split sizes are recorded.
     """
-    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    config.update(
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    settings.update(
         storage=redacted(args.storage),
         backend=backend,
         data_fingerprint=data.fingerprint,
         data_sizes=data.sizes(),
     )
-    return config
+    return settings

@@ -21,13 +21,11 @@ EXTENDED_STARTUP_TRIALS = 20
 def startup_trials(study: optuna.Study) -> int:
     """How many finished trials TPE waits for before it models the study (``n_startup_trials``).
 
-    TPE counts every finished trial, the enqueued notebook grid included, so in the notebook
-    space the grid's 14 take the place of Optuna's 10 random proposals: they spread over its
-    axes. In the extended space they all sit at one value of each new axis (LSTM, forward, last
-    state, 1e-3), and TPE, fed only those, kept proposing them: of the first 22 sampled trials of
-    a 100-trial extended study, 1 was a GRU and none bidirectional (on a noise objective, 4 GRUs
-    and 12 bidirectional of 258 proposals over three seeds). So the extended space's random
-    start-up comes after the grid: ``EXTENDED_STARTUP_TRIALS`` more, whatever the grid holds.
+    TPE counts every finished trial, the enqueued notebook grid included. In the notebook space
+    the grid's 14 spread over its axes and take the place of Optuna's random start-up; in the
+    extended space they all sit at one value of each new axis, and TPE fed only those keeps
+    proposing it, so the random start-up comes after the grid: ``EXTENDED_STARTUP_TRIALS`` more
+    (docs/running.md, "TPE's start-up in the extended space").
     """
     if study_space(study) is NOTEBOOK:
         return STARTUP_TRIALS

@@ -102,20 +102,21 @@ def check_compatible(study: optuna.Study, directions: Sequence[str] = ("maximize
 
 
 def recorded_settings(study: optuna.Study) -> dict[str, Any]:
-    """The configuration a study recorded, with what older studies used for newer settings."""
+    """The settings a study recorded, with what older studies used for newer settings."""
+    # Recorded as the user attribute "config" (its name since the first studies: they resume).
     recorded = study.user_attrs.get("config")
     if not isinstance(recorded, Mapping) or not recorded:
         return {}
     return {**LEGACY_SETTINGS, **recorded}
 
 
-def check_settings(study: optuna.Study, config: Mapping[str, Any]) -> None:
+def check_settings(study: optuna.Study, settings: Mapping[str, Any]) -> None:
     """Refuses to resume a study with other values of the settings that change results.
 
     Args:
         study: The stored study; its ``config`` user attribute holds the settings it was
             created with.
-        config: This run's resolved configuration (``study.setup.optimize_flags.resolved_config``).
+        settings: This run's resolved settings (``study.setup.optimize_flags.resolved_settings``).
 
     Raises:
         StudySetupError: One line naming every setting of ``RESULT_SETTINGS`` whose value
@@ -128,9 +129,9 @@ def check_settings(study: optuna.Study, config: Mapping[str, Any]) -> None:
         return
     differing = []
     for name in RESULT_SETTINGS:
-        if name not in recorded or name not in config:
+        if name not in recorded or name not in settings:
             continue
-        stored, now = recorded[name], config[name]
+        stored, now = recorded[name], settings[name]
         if name == "data_fingerprint":
             if _data_identity(stored) != _data_identity(now):
                 differing.append(

@@ -27,8 +27,8 @@ BACKENDS = ("jax", "tensorflow")
 def resolve_backend(name: str) -> str:
     """Turns ``auto`` into a concrete backend; passes an explicit one through.
 
-    ``auto`` prefers JAX: on the 2-core CPUs we measured, one epoch of the notebook's smallest
-    model takes about 1.2 s under JAX against about 7 s under TensorFlow (benchmarks/backends.py).
+    ``auto`` prefers JAX: on the CPUs we measured it trains the notebook's models several times
+    faster than TensorFlow (benchmarks/README.md, "Backends").
     """
     if name != "auto":
         return name
@@ -47,7 +47,7 @@ def select_backend(name: str, compilation_cache: Path | None = None) -> str:
         compilation_cache: A folder for JAX's persistent compilation cache, or None. A program
             compiled once (the same model and shapes: a baseline rerun, a confirmation's
             repeats, the initializers every model shares) is then read back instead of compiled
-            again, in this process and the next: about 1-2 s per trial on our 2-core machine.
+            again, in this process and the next.
     """
     backend = resolve_backend(name)
     os.environ["KERAS_BACKEND"] = backend

@@ -7,9 +7,8 @@ step (four for the hidden state's gradient, four adding to the recurrent kernel'
 each small product costs more in loop overhead than in arithmetic. Here
 the backward loop does only the four hidden-state products and hands out each step's gate
 gradients; the recurrent kernel's gradient is then four large products over all steps at once.
-On our 2-core CPU that makes the loop's forward and backward pass alone 1.8x faster for LSTM(33)
-and 2.5x for LSTM(12), and a whole training epoch 1.2x (``benchmarks/lstm_loop.py``);
-``tests/test_lstm_scan.py`` checks the gradients against JAX's own.
+On a CPU that makes the loop, and so a training epoch, faster (benchmarks/README.md, "The dropout
+LSTM's loop"); ``tests/test_lstm_scan.py`` checks the gradients against JAX's own.
 
 Only the standard LSTM (sigmoid gates, tanh cell) is written out; ``Keras2LSTM`` uses the generic
 loop for any other activation and on other backends.

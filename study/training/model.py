@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import keras
 
-from search_spaces import ModelConfig
-from search_spaces.config import DROPOUT_STYLES
+from search_spaces import ModelConfig, ModelSpec
 from study.training.keras2_gru import Keras2GRU
 from study.training.keras2_lstm import Keras2LSTM
 
@@ -34,39 +33,21 @@ from study.training.keras2_lstm import Keras2LSTM
 POOLING = {"max": keras.layers.GlobalMaxPooling1D, "mean": keras.layers.GlobalAveragePooling1D}
 
 
-def build_model(
-    config: ModelConfig,
-    *,
-    vocab_size: int = 1000,
-    sequence_length: int | None = None,
-    learning_rate: float = 1e-3,
-    dropout_style: str = "keras2",
-) -> keras.Model:
+def build_model(spec: ModelSpec) -> keras.Model:
     """Embedding -> LSTM (or GRU) x layers [-> pooling] -> Dense(1, sigmoid), as the notebook.
 
     Args:
-        config: The model's design choices.
-        vocab_size: Rows of the embedding (the notebook's ``max_features``).
-        sequence_length: Fixed input length, or None for any; a fixed length lets the
-            backend compile one graph.
-        learning_rate: Adam's learning rate (the notebook uses Keras' default, 1e-3) when the
-            configuration does not set its own.
-        dropout_style: ``"keras2"`` or ``"keras3"``: how the LSTM draws its dropout masks.
+        spec: The model: its design choices, vocabulary, review length, dropout style and
+            learning rate.
 
     Returns:
         A compiled model: Adam, binary cross-entropy, accuracy.
-
-    Raises:
-        ValueError: ``dropout_style`` is not one of ``DROPOUT_STYLES``.
     """
-    if dropout_style not in DROPOUT_STYLES:
-        raise ValueError(
-            f"dropout_style must be one of {', '.join(DROPOUT_STYLES)}, got {dropout_style!r}"
-        )
+    config, dropout_style = spec.config, spec.dropout_style
     readout = config.choice("readout")
     model = keras.Sequential(name=f"{config.choice('cell')}_classifier")
-    model.add(keras.Input(shape=(sequence_length,), dtype="int32"))
-    model.add(keras.layers.Embedding(vocab_size, config.embedding_dim))
+    model.add(keras.Input(shape=(spec.sequence_length,), dtype="int32"))
+    model.add(keras.layers.Embedding(spec.vocab_size, config.embedding_dim))
     for layer in range(config.layers):
         # Every layer but the last hands its whole sequence to the next one; the last one too
         # when the readout pools over time.
@@ -77,7 +58,7 @@ def build_model(
     model.add(keras.layers.Dense(1, activation="sigmoid"))
     model.compile(
         loss="binary_crossentropy",
-        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate or learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate=spec.learning_rate),
         metrics=["accuracy"],
     )
     return model

@@ -24,7 +24,8 @@ class TrainSettings:
         batch_size: Training batch size.
         eval_batch_size: Batch size for validation and test evaluation; it changes only speed,
             not the figures (evaluation has no batch-dependent state).
-        learning_rate: Adam's learning rate.
+        learning_rate: Adam's learning rate for configurations that choose none (the run's
+            ``--learning-rate``); the objective puts it in each ``ModelSpec``.
     """
 
     epochs: int = 5
@@ -41,8 +42,8 @@ def even_eval_batch_size(sizes: Iterable[int], largest: int) -> int:
     """The largest batch size up to ``largest`` that splits every set into equal batches.
 
     A last, smaller batch has a new shape, and JAX and XLA compile the evaluation step again for
-    it: on our 2-core machine about 1-2 s per trial for the validation and test remainders
-    (5,000 and 25,000 reviews at 1,024 leave 904 and 424). At 1,000 both split evenly and one
+    it, for the validation and the test remainders alike (5,000 and 25,000 reviews at 1,024
+    leave 904 and 424). At 1,000 both split evenly and one
     compiled step serves both. The figures do not change: evaluation is per example. Falls back
     to ``largest`` when the best even size is under 64 (many tiny batches would cost more).
 

@@ -20,6 +20,7 @@ orders, so the caller still sees every replica's accuracy after every epoch.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -29,7 +30,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from search_spaces import ModelConfig
+from search_spaces import ModelSpec
 from study.training.backend import set_random_seed
 from study.training.data import Dataset
 from study.training.model import build_model
@@ -93,14 +94,11 @@ def can_vectorize() -> bool:
 
 
 def train_repeats(
-    config: ModelConfig,
+    spec: ModelSpec,
     data: Dataset,
     settings: TrainSettings,
     seeds: Sequence[int],
     *,
-    vocab_size: int,
-    sequence_length: int,
-    dropout_style: str = "keras2",
     on_epoch: EpochCallback | None = None,
     on_step: Callable[[], None] | None = None,
     shuffle: bool = True,
@@ -110,13 +108,10 @@ def train_repeats(
     """Trains one replica per seed and evaluates each on the validation and test sets.
 
     Args:
-        config: The configuration every replica shares.
+        spec: The model every replica shares (its learning rate included).
         data: Training, validation and test arrays.
-        settings: Epochs, batch sizes and learning rate.
+        settings: Epochs and batch sizes.
         seeds: One seed per replica.
-        vocab_size: Rows of the embedding.
-        sequence_length: Review length.
-        dropout_style: How the LSTM draws dropout masks (``study.training.model``).
         on_epoch: Called after every epoch with each replica's validation accuracy.
         on_step: Called between compiled calls (a few dozen steps), e.g. to check interrupts.
         shuffle: Shuffle the training reviews every epoch (``epoch_order``); without it every
@@ -135,7 +130,7 @@ def train_repeats(
     seeds = list(seeds)
     if not seeds:
         raise ValueError("train_repeats needs at least one seed")
-    build = _Builder(config, vocab_size, sequence_length, settings.learning_rate, dropout_style)
+    build = functools.partial(_seeded_model, spec)
     if result is None:
         result = RepeatResult(seeds, "vectorized")
     if vectorize and can_vectorize():
@@ -159,25 +154,10 @@ def train_repeats(
     return result
 
 
-@dataclass(frozen=True)
-class _Builder:
-    """Builds one replica's model, its weights drawn from its seed."""
-
-    config: ModelConfig
-    vocab_size: int
-    sequence_length: int
-    learning_rate: float
-    dropout_style: str
-
-    def __call__(self, seed: int) -> keras.Model:
-        set_random_seed(seed)
-        return build_model(
-            self.config,
-            vocab_size=self.vocab_size,
-            sequence_length=self.sequence_length,
-            learning_rate=self.learning_rate,
-            dropout_style=self.dropout_style,
-        )
+def _seeded_model(spec: ModelSpec, seed: int) -> keras.Model:
+    """One replica's model, its weights drawn from its seed."""
+    set_random_seed(seed)
+    return build_model(spec)
 
 
 def _check_finite(result: RepeatResult) -> None:
@@ -194,7 +174,7 @@ class _Vectorized:
 
     def __init__(
         self,
-        build: _Builder,
+        build: Callable[[int], keras.Model],
         data: Dataset,
         settings: TrainSettings,
         seeds: list[int],
@@ -232,8 +212,8 @@ class _Vectorized:
         """``fn`` mapped over the leading replica axis.
 
         ``jax.vmap`` for several replicas; for one, a plain call on the squeezed arguments:
-        vmap's batched products and random draws cost about twice the unbatched ones on a CPU
-        (a dropout model's epoch, 1.25 s against 0.65 s), and a single replica needs none.
+        vmap's batched products and random draws cost more than the unbatched ones on a CPU,
+        and a single replica needs none.
         """
         if len(self.seeds) > 1:
             return self.jax.vmap(fn, in_axes=in_axes)
@@ -374,7 +354,7 @@ class _Vectorized:
 
 
 def _sequential(
-    build: _Builder,
+    build: Callable[[int], keras.Model],
     data: Dataset,
     settings: TrainSettings,
     seeds: list[int],

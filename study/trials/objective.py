@@ -18,21 +18,22 @@ from __future__ import annotations
 import dataclasses
 import gc
 import statistics
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import keras
 import optuna
 from optuna_integration import KerasPruningCallback
 
-from search_spaces import ModelConfig
+from search_spaces import ModelConfig, ModelSpec
 from search_spaces.cost import lstm_params, over_cap
 from search_spaces.lstm import NOTEBOOK, SearchSpace
 from study.training.backend import device_name
 from study.training.data import Dataset
 from study.training.seeds import derive_seed, trial_seed
 from study.training.settings import TrainingDiverged, TrainSettings, even_eval_batch_size
-from study.training.trainer import EpochCallback, RepeatResult, train_repeats
+from study.training.trainer import RepeatResult, train_repeats
 from study.workers.ownership import OWNER_ATTR, check_interrupt, owner_id
 from study.workers.stopping import OVER_COST_CAP
 
@@ -43,7 +44,8 @@ class TrialOutOfMemory(MemoryError):
     JAX reports every XLA runtime failure as one type, ``JaxRuntimeError``: an out-of-memory
     error is the configuration's (too big for the device), any other (an internal error, a bad
     argument from a bug in our code) is the code's. ``Objective`` turns the first kind into
-    this error, which ``trial_errors`` catches, and lets the others stop the study.
+    this error (``Objective._bookkeeping``), which ``trial_errors`` catches, and lets the others
+    stop the study.
     """
 
 
@@ -133,21 +135,41 @@ class Objective:
         self._device = device_name()
         self._owner = owner_id()
         # Everything alive now (Keras, TensorFlow, JAX, the data) lives for the whole study:
-        # freezing it keeps the per-trial gc.collect() from re-scanning millions of objects, which
-        # cost about 0.5 s per collection on our 2-core machine (benchmarks/overhead.py).
+        # freezing it keeps the per-trial gc.collect() from re-scanning millions of objects
+        # (benchmarks/README.md, "Optuna and bookkeeping overhead per trial").
         gc.collect()
         gc.freeze()
 
     def __call__(self, trial: optuna.Trial) -> float:
-        trial.set_user_attr(OWNER_ATTR, self._owner)  # first: lets a rerun tell if we died
-        _set_attrs(trial, **self._record)
-        try:
+        with self._bookkeeping([trial]):
             return self._run(trial)
+
+    @contextmanager
+    def _bookkeeping(self, trials: list[optuna.Trial]) -> Iterator[None]:
+        """Every trial's one bookkeeping path, whether trained alone or together.
+
+        Records the owner (first: it lets a rerun tell if we died) and this process's attrs;
+        on a failure, its ``fail_reason`` on every trial (Ctrl-C included: the reason is the only
+        trace it leaves), an XLA out-of-memory error raised as ``TrialOutOfMemory`` so that
+        ``trial_errors`` fails only these trials; and frees the trial's memory in every case.
+        """
+        for trial in trials:
+            trial.set_user_attr(OWNER_ATTR, self._owner)
+            _set_attrs(trial, **self._record)
+        try:
+            yield
         except optuna.TrialPruned:
             raise
-        except BaseException as exc:  # Ctrl-C included: the reason is the only trace it leaves
-            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}".strip(": "))
-            raise
+        except BaseException as exc:
+            failure = exc
+            if _is_jax_runtime_error(exc) and is_out_of_memory(exc):
+                failure = TrialOutOfMemory(str(exc))
+            reason = f"{type(failure).__name__}: {failure}".strip(": ")
+            for trial in trials:
+                trial.set_user_attr("fail_reason", reason)
+            if failure is exc:
+                raise
+            raise failure from exc
         finally:
             self._clean_up()
 
@@ -160,8 +182,8 @@ class Objective:
             import jax
 
             # clear_session leaves JAX's compiled executables cached; each trial's model is
-            # new, so they are never reused, and kept they grew RSS by ~23 MiB per trial
-            # (benchmarks/memory.py).
+            # new, so they are never reused, and kept they grow memory with every trial
+            # (benchmarks/README.md, "Memory across trials").
             jax.clear_caches()
 
     def _run(self, trial: optuna.Trial) -> float:
@@ -192,11 +214,30 @@ class Objective:
 
         result = RepeatResult(seeds, "vectorized")
         try:
-            self._train(config, seeds, on_epoch, result)
+            train_repeats(
+                self._spec(config),
+                self._data,
+                self._settings,
+                seeds,
+                on_epoch=on_epoch,
+                on_step=check_interrupt,
+                vectorize=self._vectorize,
+                result=result,
+            )
         finally:
             _record_training(trial, result)
         _record_test(trial, result)
         return statistics.fmean(result.val_accuracy[-1])
+
+    def _spec(self, config: ModelConfig) -> ModelSpec:
+        """The model a trial trains: its configuration, with what the data and the run fix."""
+        return ModelSpec(
+            config,
+            vocab_size=self._vocab_size,
+            sequence_length=self._sequence_length,
+            dropout_style=self._dropout_style,
+            default_learning_rate=self._settings.learning_rate,
+        )
 
     def _run_attrs(self, seed: int) -> dict[str, Any]:
         """What every trial records about how it ran: device, backend, its seed, dropout style."""
@@ -217,10 +258,7 @@ class Objective:
         Returns:
             Each trial's validation accuracy, in order.
         """
-        for trial in trials:
-            trial.set_user_attr(OWNER_ATTR, self._owner)
-            _set_attrs(trial, **self._record)
-        try:
+        with self._bookkeeping(trials):
             configs = {self._space.suggest(trial) for trial in trials}
             if len(configs) != 1:
                 raise ValueError(f"train_together needs one configuration, got {configs}")
@@ -229,54 +267,22 @@ class Objective:
                 _set_attrs(trial, **self._run_attrs(seed))
             result = RepeatResult(seeds, "vectorized")
             try:
-                self._train(configs.pop(), seeds, None, result)
+                train_repeats(
+                    self._spec(configs.pop()),
+                    self._data,
+                    self._settings,
+                    seeds,
+                    on_epoch=None,
+                    on_step=check_interrupt,
+                    vectorize=self._vectorize,
+                    result=result,
+                )
             finally:
                 for replica, trial in enumerate(trials):
                     _record_training(trial, _replica(result, replica), trained_with=len(trials))
             for replica, trial in enumerate(trials):
                 _record_test(trial, _replica(result, replica))
             return [result.val_accuracy[-1][r] for r in range(len(trials))]
-        except BaseException as exc:
-            for trial in trials:
-                trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}".strip(": "))
-            raise
-        finally:
-            self._clean_up()
-
-    def _train(
-        self,
-        config: ModelConfig,
-        seeds: list[int],
-        on_epoch: EpochCallback | None,
-        result: RepeatResult,
-    ) -> None:
-        try:
-            self._train_repeats(config, seeds, on_epoch, result)
-        except Exception as exc:
-            if _is_jax_runtime_error(exc) and is_out_of_memory(exc):
-                raise TrialOutOfMemory(str(exc)) from exc
-            raise
-
-    def _train_repeats(
-        self,
-        config: ModelConfig,
-        seeds: list[int],
-        on_epoch: EpochCallback | None,
-        result: RepeatResult,
-    ) -> None:
-        train_repeats(
-            config,
-            self._data,
-            self._settings,
-            seeds,
-            vocab_size=self._vocab_size,
-            sequence_length=self._sequence_length,
-            dropout_style=self._dropout_style,
-            on_epoch=on_epoch,
-            on_step=check_interrupt,
-            vectorize=self._vectorize,
-            result=result,
-        )
 
 
 def _scan_unroll() -> dict[str, int]:

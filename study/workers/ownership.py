@@ -30,6 +30,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from storage import PROVENANCE_ATTRS, RetryWithProvenance
+from storage.optuna_private import storage_of, trial_id
 
 OWNER_ATTR = "worker"
 #: User attributes that describe what a trial is, rather than how one run of it went.
@@ -151,20 +152,20 @@ def recover_dead_trials(study: optuna.Study, *, max_retry: int = 3) -> list[int]
         The numbers of the trials that were failed.
     """
     recovered = []
-    storage = study._storage
+    storage = storage_of(study)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = trial.user_attrs.get(OWNER_ATTR)
         if not isinstance(owner, str) or owner_alive(owner) is not False:
             continue
         try:
             storage.set_trial_user_attr(
-                trial._trial_id, "fail_reason", f"worker {owner} died while running it"
+                trial_id(trial), "fail_reason", f"worker {owner} died while running it"
             )
             # The storage lets exactly one process finish a trial; the others get this error.
-            storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+            storage.set_trial_state_values(trial_id(trial), state=TrialState.FAIL)
         except UpdateFinishedTrialError:
             continue  # another process recovered it first, and re-queued it
-        _requeue(study, storage.get_trial(trial._trial_id), max_retry)
+        _requeue(study, storage.get_trial(trial_id(trial)), max_retry)
         recovered.append(trial.number)
     return recovered
 
@@ -182,9 +183,9 @@ def fail_stale_trials(study: optuna.Study) -> list[int]:
     Returns:
         The numbers of the trials that were failed.
     """
-    storage = study._storage
+    storage = storage_of(study)
     running = {
-        t._trial_id: t.number
+        trial_id(t): t.number
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     }
     if not running:
@@ -193,12 +194,12 @@ def fail_stale_trials(study: optuna.Study) -> list[int]:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
     still_running = {
-        t._trial_id for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        trial_id(t) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     }
     return sorted(
         number
-        for trial_id, number in running.items()
-        if trial_id not in still_running and storage.get_trial(trial_id).state == TrialState.FAIL
+        for id_, number in running.items()
+        if id_ not in still_running and storage.get_trial(id_).state == TrialState.FAIL
     )
 
 
@@ -211,7 +212,7 @@ def fail_own_running_trials(study: optuna.Study, reason: str) -> None:
     me = owner_id()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if trial.user_attrs.get(OWNER_ATTR) == me:
-            study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
+            storage_of(study).set_trial_user_attr(trial_id(trial), "fail_reason", reason)
             study.tell(trial.number, state=TrialState.FAIL)
 
 

@@ -12,9 +12,16 @@ and reports them per step / per pass with their ratio to R = 1. The compile time
 call is timed too (first call minus the fastest). Nothing is trained to the end: figures are the
 loop's steady cost, which is what a 5-epoch trial spends most of its time in.
 
+``--unroll 1,2,4,8,16,80`` repeats every row once per scan unroll (``RNN_SCAN_UNROLL`` in the
+worker, ``study/training/unroll.py``), its ratios against the first unroll of the same
+configuration and R: the sweep that sets ``DEFAULT_UNROLL``. Only our own loop (``lstm_scan``,
+configurations with recurrent dropout) reads it; Keras' loop does not.
+
     python benchmarks/repeats_profile.py                       # units8, dropout0.4; R = 1, 4
     python benchmarks/repeats_profile.py --configs units8 --repeats 1,2 --rounds 2 \
         --limit-train 900
+    python benchmarks/repeats_profile.py --configs dropout0.4 --repeats 1 --rounds 3 \
+        --limit-train 900 --unroll 1,2,4,8,16,80
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ if __package__ in (None, ""):
 
 from benchmarks._common import DEFAULT_DATA, default_out, run_worker, show_and_save, worker_data
 from benchmarks.repeats import CONFIGS
+from study.training.unroll import ENV
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,6 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", default=DEFAULT_DATA, help="aclImdb folder or .tar.gz")
     p.add_argument("--limit-train", type=int, default=None, help="training reviews")
     p.add_argument("--limit-test", type=int, default=None, help="test reviews")
+    p.add_argument("--unroll", default=None, help="comma-separated scan unrolls to sweep")
     p.add_argument("--out", type=Path, default=default_out("repeats_profile"))
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -55,6 +64,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--repeats takes comma-separated integers, got {args.repeats!r}")
     if min(args.repeats) < 1 or args.rounds < 1:
         p.error(f"--repeats and --rounds must be positive, got {args.repeats}, {args.rounds}")
+    if args.unroll is not None:
+        try:
+            args.unroll = [int(u) for u in args.unroll.split(",")]
+        except ValueError:
+            p.error(f"--unroll takes comma-separated integers, got {args.unroll!r}")
+        if min(args.unroll) < 1:
+            p.error(f"--unroll must be positive, got {args.unroll}")
     return args
 
 
@@ -112,26 +128,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rows: list[dict[str, Any]] = []
     for name in args.configs.split(","):
-        base: dict[str, Any] | None = None
-        for r in args.repeats:
-            command = [str(Path(__file__).resolve()), "--worker", "--configs", name]
-            command += ["--repeats", str(r), "--rounds", str(args.rounds), "--data", args.data]
-            command += ["--limit-train", str(args.limit_train)] if args.limit_train else []
-            command += ["--limit-test", str(args.limit_test)] if args.limit_test else []
-            print(f"{name}: R = {r} ...", file=sys.stderr, flush=True)
-            raw = run_worker(command)
-            base = base or raw
-            rows.append(
-                {
-                    "config": name,
-                    "R": r,
-                    "train step ms": 1000 * raw["train_call"] / raw["steps_per_call"],
-                    "train step / R=1": raw["train_call"] / base["train_call"],
-                    "validation s": raw["validation"],
-                    "validation / R=1": raw["validation"] / base["validation"],
-                    "compile train call s": raw["train_call_compile"],
-                }
-            )
+        for unroll in args.unroll or [None]:
+            rows += _rows(args, name, unroll)
+    if args.unroll:
+        first: dict[tuple[str, int], float] = {}
+        for row in rows:
+            first.setdefault((row["config"], row["R"]), row["train step ms"])
+        for row in rows:
+            key = (row["config"], row["R"])
+            row["train step / first unroll"] = row["train step ms"] / first[key]
     return show_and_save(
         args.out,
         list(rows[0]),
@@ -139,6 +144,34 @@ def main(argv: list[str] | None = None) -> int:
         settings=vars(args) | {"out": str(args.out)},
         rows=rows,
     )
+
+
+def _rows(args: argparse.Namespace, name: str, unroll: int | None) -> list[dict[str, Any]]:
+    """One configuration's rows at one scan unroll (None: the device's default)."""
+    rows: list[dict[str, Any]] = []
+    base: dict[str, Any] | None = None
+    env = {} if unroll is None else {ENV: str(unroll)}
+    for r in args.repeats:
+        command = [str(Path(__file__).resolve()), "--worker", "--configs", name]
+        command += ["--repeats", str(r), "--rounds", str(args.rounds), "--data", args.data]
+        command += ["--limit-train", str(args.limit_train)] if args.limit_train else []
+        command += ["--limit-test", str(args.limit_test)] if args.limit_test else []
+        print(f"{name}: R = {r}, unroll {unroll or 'default'} ...", file=sys.stderr, flush=True)
+        raw = run_worker(command, env)
+        base = base or raw
+        rows.append(
+            {
+                "config": name,
+                "R": r,
+                **({} if unroll is None else {"unroll": unroll}),
+                "train step ms": 1000 * raw["train_call"] / raw["steps_per_call"],
+                "train step / R=1": raw["train_call"] / base["train_call"],
+                "validation s": raw["validation"],
+                "validation / R=1": raw["validation"] / base["validation"],
+                "compile train call s": raw["train_call_compile"],
+            }
+        )
+    return rows
 
 
 if __name__ == "__main__":

@@ -129,4 +129,5 @@ def tiny_tarball(tiny_imdb: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return path
 
 
+from tests.cli_study import finished_study, finished_study_rerun  # noqa: E402, F401  (fixtures)
 from tests.postgres import postgres_server, postgres_url  # noqa: E402, F401  (fixtures)

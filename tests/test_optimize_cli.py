@@ -181,6 +181,7 @@ def test_tensorflow_backend_is_quiet_too(tiny_imdb: Path, tmp_path: Path) -> Non
         "--trials", "1", "--epochs", "1", "--data", str(tiny_imdb), "--maxlen", "20",
         "--no-baseline", "--backend", "tensorflow", "--storage", "sqlite:///tf.db",
         "--max-lstm-params", "0",  # the sampled trial trains under TensorFlow, whatever it is
+        "--confirm-repeats", "1",  # its confirmation runs and prints, on one seed, not three
         "--cache-dir", str(tmp_path / "cache"), cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]

@@ -243,6 +243,7 @@ def test_trials_counts_trained_models_whatever_the_cost_cap_prunes(
     result = run_optimize(
         "--trials", "5", "--no-baseline", "--epochs", "1", "--data", str(tiny_imdb),
         "--maxlen", "20", "--storage", url, "--cache-dir", str(tmp_path / "cache"),
+        "--confirm-top", "0",  # the count is of the study's trials: no confirmation after them
         cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -290,6 +291,7 @@ def test_a_baseline_interrupted_by_ctrl_c_is_trained_on_the_rerun(
     result = run_optimize(
         "--trials", str(len(BASELINE_GRID)), "--epochs", "1", "--data", str(tiny_imdb),
         "--maxlen", "20", "--storage", url, "--cache-dir", str(tmp_path / "cache"),
+        "--confirm-top", "0",  # what the rerun trains in the study itself: no confirmation
         cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]

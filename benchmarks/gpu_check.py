@@ -242,7 +242,9 @@ def run_checks(args: argparse.Namespace, jax_seen: list[str]) -> list[dict[str, 
     )
     if not args.skip_tests:
         tests = args.tests.split(",")
-        code, output = _python(["-m", "pytest", "-q", "-p", "no:cacheprovider", *tests], 1800)
+        # -n 0: one process on the GPU, not pyproject's xdist workers each taking its memory.
+        pytest = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0"]
+        code, output = _python([*pytest, *tests], 1800)
         rows.append(
             {
                 "check": "device tests",

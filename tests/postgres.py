@@ -2,7 +2,8 @@
 
 Debian's ``postgresql`` package keeps ``initdb`` and ``pg_ctl`` in a versioned folder off PATH, and
 both refuse to run as root, so as root they run as the ``postgres`` user. Outside CI a machine
-without the server skips those tests; in CI (``CI`` set) that is a failure instead.
+without the server skips those tests; in CI (``CI`` set) that is a failure instead. Under
+pytest-xdist each worker that needs one starts its own, in its own folder on its own port.
 """
 
 from __future__ import annotations
@@ -57,13 +58,25 @@ class PostgresServer:
             cwd="/",
         )
 
-    def start(self) -> None:
+    def start(self, attempts: int = 3) -> None:
+        """Creates the cluster and starts it, on another free port if its port was taken.
+
+        Each xdist worker starts its own server; the port ``_free_port`` found is free again until
+        the server binds it, so another worker's server may take it first.
+        """
         self._run("initdb", "-D", str(self.datadir), "-A", "trust", "-U", "postgres")
-        self._run(
-            "pg_ctl", "-D", str(self.datadir), "-l", str(self.datadir / "server.log"), "-w",
-            "-o", f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1",
-            "start",
-        )  # fmt: skip
+        for attempt in range(attempts):
+            try:
+                self._run(
+                    "pg_ctl", "-D", str(self.datadir), "-l", str(self.datadir / "server.log"),
+                    "-w", "-o", f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1",
+                    "start",
+                )  # fmt: skip
+                return
+            except subprocess.CalledProcessError:
+                if attempt == attempts - 1:
+                    raise
+                self.port = _free_port()
 
     def stop(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):

@@ -232,8 +232,10 @@ def test_config_round_trip_keeps_the_rates_seed_and_cudnn_setting() -> None:
 def test_the_gru_semantics_hold_under_tensorflow() -> None:
     require("tensorflow")
     chosen = "per_step_and_gate or dropout_alone or outside_training or our_loop or bidirectional"
+    # -n 0: in this one process, not on xdist workers of its own (pyproject's addopts).
+    flags = ["-q", "-p", "no:cacheprovider", "-n", "0", "-k", chosen]
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider", "-k", chosen],
+        [sys.executable, "-m", "pytest", __file__, *flags],
         cwd=ROOT,
         env={**os.environ, "KERAS_BACKEND": "tensorflow"},
         capture_output=True,

@@ -260,8 +260,10 @@ def test_the_same_semantics_hold_under_tensorflow() -> None:
     # The tests above run on the default backend (JAX); the layer must behave the same under
     # TensorFlow (ops.scan is a tf.while_loop there). Rerun them in a TensorFlow process.
     chosen = "new_masks_per_step or dropout_alone or outside_training or dropout_in_training"
+    # -n 0: in this one process, not on xdist workers of its own (pyproject's addopts).
+    flags = ["-q", "-p", "no:cacheprovider", "-n", "0", "-k", chosen]
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider", "-k", chosen],
+        [sys.executable, "-m", "pytest", __file__, *flags],
         cwd=ROOT,
         env={**os.environ, "KERAS_BACKEND": "tensorflow"},
         capture_output=True,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,40 +15,13 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 from reports.tables import study_frame
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.lstm import DISTRIBUTIONS
-from tests.conftest import ROOT
+from tests.cli_study import load, run_optimize  # noqa: F401  (run_optimize: imported by others)
 from tests.stderr_lines import OPTIMIZE, foreign_lines
 
 COMPLETE_ATTRS = {
     "n_params", "train_seconds", "epochs_run", "val_accuracy", "test_accuracy", "test_loss",
     "device", "backend",
 }  # fmt: skip
-
-
-def run_optimize(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "study.optimize", *args],
-        cwd=cwd,
-        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-
-
-@pytest.fixture(scope="module")
-def finished_study(tiny_imdb: Path, tmp_path_factory: pytest.TempPathFactory):
-    work = tmp_path_factory.mktemp("study")
-    flags = [
-        "--trials", "15", "--epochs", "1", "--data", str(tiny_imdb), "--maxlen", "20",
-        "--storage", "sqlite:///t.db", "--cache-dir", str(work / "cache"),
-    ]  # fmt: skip
-    first = run_optimize(*flags, cwd=work)
-    assert first.returncode == 0, first.stderr[-3000:]
-    return work, flags, first
-
-
-def load(work: Path) -> optuna.Study:
-    return optuna.load_study(storage=f"sqlite:///{work / 't.db'}", study_name="rnn-design")
 
 
 def test_study_reaches_its_target_with_each_baseline_once(finished_study) -> None:
@@ -185,11 +156,9 @@ def test_study_records_its_configuration(finished_study) -> None:
     assert "optuna" in attrs["versions"] and "keras" in attrs["versions"]
 
 
-def test_rerun_adds_no_trial(finished_study) -> None:
-    work, flags, _ = finished_study
-    before = len(load(work).trials)
-    again = run_optimize(*flags, cwd=work)
-    assert again.returncode == 0, again.stderr[-2000:]
+def test_rerun_adds_no_trial(finished_study, finished_study_rerun) -> None:
+    before = len(load(finished_study[0]).trials)
+    work, again = finished_study_rerun  # the same command, on a copy of the study
     assert "nothing to do" in again.stdout
     assert len(load(work).trials) == before
     confirm = optuna.load_study(
@@ -212,6 +181,7 @@ def test_tensorflow_backend_is_quiet_too(tiny_imdb: Path, tmp_path: Path) -> Non
         "--trials", "1", "--epochs", "1", "--data", str(tiny_imdb), "--maxlen", "20",
         "--no-baseline", "--backend", "tensorflow", "--storage", "sqlite:///tf.db",
         "--max-lstm-params", "0",  # the sampled trial trains under TensorFlow, whatever it is
+        "--confirm-repeats", "1",  # its confirmation runs and prints, on one seed, not three
         "--cache-dir", str(tmp_path / "cache"), cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -273,6 +243,7 @@ def test_trials_counts_trained_models_whatever_the_cost_cap_prunes(
     result = run_optimize(
         "--trials", "5", "--no-baseline", "--epochs", "1", "--data", str(tiny_imdb),
         "--maxlen", "20", "--storage", url, "--cache-dir", str(tmp_path / "cache"),
+        "--confirm-top", "0",  # the count is of the study's trials: no confirmation after them
         cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -320,6 +291,7 @@ def test_a_baseline_interrupted_by_ctrl_c_is_trained_on_the_rerun(
     result = run_optimize(
         "--trials", str(len(BASELINE_GRID)), "--epochs", "1", "--data", str(tiny_imdb),
         "--maxlen", "20", "--storage", url, "--cache-dir", str(tmp_path / "cache"),
+        "--confirm-top", "0",  # what the rerun trains in the study itself: no confirmation
         cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]

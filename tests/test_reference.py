@@ -22,6 +22,7 @@ from reports.tables import study_frame
 from study.setup.references import ATTR, describe, ensure_references
 from study.training.data import Dataset, DataSettings, load_dataset
 from study.training.reference import features, fit_references, wilson_interval
+from tests.cli_study import load
 from tests.conftest import ROOT
 from tests.report_studies import add_baselines
 from tests.stderr_lines import OPTIMIZE, foreign_lines
@@ -321,26 +322,10 @@ def test_pareto_and_history_figures_draw_a_line_per_reference() -> None:
 # --- the command -----------------------------------------------------------------------------
 
 
-def test_optimize_stores_the_references_once(tiny_imdb: Path, tmp_path: Path) -> None:
-    flags = [
-        "--trials", "2", "--epochs", "1", "--data", str(tiny_imdb), "--maxlen", "20",
-        "--storage", "sqlite:///t.db", "--cache-dir", str(tmp_path / "cache"),
-    ]  # fmt: skip
-    runs = []
-    for _ in range(2):
-        runs.append(
-            subprocess.run(
-                [sys.executable, "-m", "study.optimize", *flags],
-                cwd=tmp_path,
-                env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
-                capture_output=True,
-                text=True,
-                timeout=900,
-            )
-        )
-        assert runs[-1].returncode == 0, runs[-1].stderr[-3000:]
-    study = optuna.load_study(storage=f"sqlite:///{tmp_path / 't.db'}", study_name="rnn-design")
-    stored = study.user_attrs[ATTR]
+def test_optimize_stores_the_references_once(finished_study, finished_study_rerun) -> None:
+    # The CLI's study (tests/cli_study.py), trained once, and the same command run again.
+    runs = [finished_study[2], finished_study_rerun[1]]
+    stored = load(finished_study[0]).user_attrs[ATTR]
     assert [m["name"] for m in stored["models"]] == ["bow", "bigrams"]
     assert all(m["n_test"] == 100 and not math.isnan(m["test_accuracy"]) for m in stored["models"])
     assert "reference models (logistic regression, fitted in" in runs[0].stderr

@@ -94,7 +94,7 @@ def compute(
     return ReportData(
         frame=frame,
         baseline=baseline_table(frame, summary),
-        sections=[] if own else axis_sections(frame, summary, spread),
+        sections=[] if own else axis_sections(frame, summary, spread, source),
         importances=importance.compute_importances(study, **(importance_settings or {})),
         repeats=summary,
         spread=spread,

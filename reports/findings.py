@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from reports.repeats import Spread
+from reports.repeats import BOTH, CONFIRMATION, TRIAL_SEEDS, Spread
 from reports.tables import complete, config_key, over_cap
 from search_spaces.baseline import BASELINE_GRID
 
@@ -116,7 +116,10 @@ class Comparison(NamedTuple):
 
 
 def axis_sections(
-    frame: pd.DataFrame, repeats: pd.DataFrame | None = None, spread: Spread | None = None
+    frame: pd.DataFrame,
+    repeats: pd.DataFrame | None = None,
+    spread: Spread | None = None,
+    source: str | None = None,
 ) -> list[AxisSection]:
     """The four axis sections of a report.
 
@@ -124,12 +127,18 @@ def axis_sections(
         frame: ``tables.trials_frame`` of the study.
         repeats: ``repeats.summary`` of its confirmation study, or None.
         spread: ``repeats.pooled_spread`` of it, or None.
+        source: Where ``repeats``' runs come from (``repeats.seed_table``); the confirmation
+            study when None.
     """
-    return [_section(axis, frame, repeats, spread) for axis in AXES]
+    return [_section(axis, frame, repeats, spread, source) for axis in AXES]
 
 
 def _section(
-    axis: Axis, frame: pd.DataFrame, repeats: pd.DataFrame | None, spread: Spread | None
+    axis: Axis,
+    frame: pd.DataFrame,
+    repeats: pd.DataFrame | None,
+    spread: Spread | None,
+    source: str | None,
 ) -> AxisSection:
     controlled = controlled_table(axis, frame, repeats)
     study = study_table(axis, frame)
@@ -140,7 +149,7 @@ def _section(
         controlled,
         study,
         findings,
-        _basis(axis, frame, controlled),
+        _basis(axis, frame, controlled, source),
         comparison.anova_f,
         comparison.anova_p,
         comparison.difference,
@@ -164,7 +173,15 @@ def left_out(frame: pd.DataFrame) -> str:
     return text + "."
 
 
-def _basis(axis: Axis, frame: pd.DataFrame, controlled: pd.DataFrame) -> str:
+#: Where a section's repeated runs come from, in its basis sentence (``repeats.seed_table``).
+WHERE_RUNS = {
+    CONFIRMATION: "in the confirmation study",
+    TRIAL_SEEDS: "among the trials' own seeds (--repeats)",
+    BOTH: "in the confirmation study or among the trials' own seeds (--repeats)",
+}
+
+
+def _basis(axis: Axis, frame: pd.DataFrame, controlled: pd.DataFrame, source: str | None) -> str:
     done = complete(frame)
     done = done[done[axis.param].notna()]
     notebook = int(controlled["val_accuracy"].notna().sum())
@@ -174,10 +191,7 @@ def _basis(axis: Axis, frame: pd.DataFrame, controlled: pd.DataFrame) -> str:
     )
     if "repeats" in controlled:
         runs = int(controlled["repeats"].fillna(0).sum())
-        text += (
-            f" and {count(runs, 'seeded run')} of those (the confirmation study's runs, or the "
-            "trial's own seeds under --repeats)"
-        )
+        text += f" and {count(runs, 'repeated run')} of those {WHERE_RUNS[source or CONFIRMATION]}"
     return text + left_out(frame)
 
 

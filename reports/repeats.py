@@ -93,6 +93,12 @@ def within_trials(frame: pd.DataFrame) -> pd.DataFrame:
     return out[columns].sort_values("val_mean", ascending=False, ignore_index=True)
 
 
+#: Where ``seed_table``'s runs come from, as the report's "Repeated runs" heading names it.
+CONFIRMATION = "confirmation study"
+TRIAL_SEEDS = "each trial's seeds, --repeats"
+BOTH = "confirmation study, and each other trial's seeds, --repeats"
+
+
 def seed_table(
     frame: pd.DataFrame, confirm_frame: pd.DataFrame | None = None
 ) -> tuple[pd.DataFrame | None, str | None]:
@@ -113,17 +119,17 @@ def seed_table(
     """
     within = within_trials(frame)
     if confirm_frame is None:
-        return (None, None) if within.empty else (within, "each trial's seeds, --repeats")
+        return (None, None) if within.empty else (within, TRIAL_SEEDS)
     confirmed = summary(confirm_frame)
     if within.empty:
-        return confirmed, "confirmation study"
+        return confirmed, CONFIRMATION
     others = within[~within["config"].isin(confirmed["config"])]
     if confirmed.empty:
-        return others, "each trial's seeds, --repeats"
+        return others, TRIAL_SEEDS
     table = pd.concat([confirmed, others], ignore_index=True)
     return (
         table.sort_values("val_mean", ascending=False, ignore_index=True),
-        "confirmation study, and each other trial's seeds, --repeats",
+        BOTH,
     )
 
 

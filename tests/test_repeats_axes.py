@@ -112,6 +112,8 @@ def test_a_repeats_study_with_a_confirmation_compares_the_trials_means_and_says_
     assert units.anova_f is not None and abs(units.anova_f - 5.4) < 0.01
     assert "(means of 3 and 3 repeats; 95 % t-interval" in units.findings[0]
     assert list(units.controlled["repeats"]) == [R] * len(UNITS_AXIS)
-    assert "15 seeded runs of those" in units.basis
+    assert "15 repeated runs of those in the confirmation study or among the trials' own" in (
+        units.basis
+    )
     assert data.repeats_source == "confirmation study, and each other trial's seeds, --repeats"
     assert data.spread is not None and data.spread.dof == 2 * (len(UNITS_AXIS) + len(TOP))

@@ -16,6 +16,8 @@ import pytest
 from optuna.trial import TrialState
 
 from reports.build import build_report
+from reports.repeats import confirmed_best
+from reports.tables import study_frame
 from search_spaces.baseline import BASELINE_GRID
 from search_spaces.config import ModelConfig
 from tests.report_studies import add, add_baselines
@@ -81,6 +83,11 @@ def guard_study(storage: str, case: str) -> optuna.Study:
                 extra={"repeat": r})  # fmt: skip
             add(confirm, lstm128.config, 0.81 + offset, test=0.80 + offset,
                 baseline=lstm128.label, extra={"repeat": r})  # fmt: skip
+        # What a finished confirmation records (study.reruns.confirmation.record_winner).
+        runs = study_frame(confirm)
+        record = confirmed_best(study_frame(study), runs, 2)
+        assert record is not None
+        study.set_user_attr("confirmed_best", {**record, "runs": len(runs)})
     return study
 
 

@@ -84,3 +84,12 @@ SMALLEST_LSTM_PARAMS = lstm_params(_smallest())
 def over_cap(config: ModelConfig, cap: int) -> bool:
     """Whether the configuration costs more than ``cap`` LSTM weights; a cap of 0 is no cap."""
     return cap > 0 and lstm_params(config) > cap
+
+
+def cap_excess(config: ModelConfig, cap: int) -> float:
+    """How far the configuration lies over a (positive) cap, as a share of it; <= 0 under it.
+
+    The constraint value a trial records for TPE (``study.trials.objective``): positive, and the
+    larger the further over, for a configuration the cap kept from training.
+    """
+    return lstm_params(config) / cap - 1.0

@@ -213,6 +213,22 @@ def test_a_sampled_configuration_over_the_cost_cap_is_pruned_untrained(tiny_data
     assert "epochs_run" not in over.user_attrs and not over.intermediate_values
     assert at_cap.state == TrialState.COMPLETE  # the cap is the most a trial may have
     assert "over_cost_cap" not in at_cap.user_attrs and at_cap.user_attrs["epochs_run"] == 1
+    # TPE learns the cap as a constraint: violated where the cap kept the trial from training.
+    assert over.constraints["cost_cap"] > 0
+    assert at_cap.constraints == {"cost_cap": 0.0}
+
+
+def test_an_over_cap_proposal_carries_a_violated_constraint_with_two_objectives(
+    tiny_data,
+) -> None:
+    from study.trials.directions import AccuracyAndParams
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.enqueue_trial(LSTM64)
+    objective = make_objective(tiny_data, epochs=1, max_lstm_params=LSTM64_WEIGHTS - 1)
+    study.optimize(AccuracyAndParams(objective), n_trials=1)
+    (over,) = study.trials
+    assert over.state == TrialState.PRUNED and over.constraints["cost_cap"] > 0
 
 
 def test_the_notebooks_configurations_train_whatever_the_cap(tiny_data) -> None:
@@ -220,6 +236,9 @@ def test_the_notebooks_configurations_train_whatever_the_cap(tiny_data) -> None:
     enqueue_baseline(study)
     study.optimize(make_objective(tiny_data, epochs=1, max_lstm_params=10), n_trials=1)
     assert study.trials[0].state == TrialState.COMPLETE
+    # Trained, so feasible: Optuna's best trial stays among the trials that trained.
+    assert study.trials[0].constraints == {"cost_cap": 0.0}
+    assert study.best_trial.number == 0
 
 
 def test_the_summary_counts_the_trials_the_cap_kept_from_training(capsys) -> None:

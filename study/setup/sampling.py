@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import optuna
 
-from search_spaces.lstm import NOTEBOOK, study_space
+from search_spaces.lstm import NOTEBOOK, SearchSpace, study_space
+from study.setup.capped_startup import CappedStartup
+from study.setup.choice_warmup import CHOICE_AXES, WarmupHyperbandPruner, WarmupMedianPruner
 from study.training.seeds import derive_seed
 from study.workers.ownership import owner_id
 
@@ -34,17 +36,33 @@ def startup_trials(study: optuna.Study) -> int:
     return len(grid) + EXTENDED_STARTUP_TRIALS
 
 
-def make_sampler(seed: int, n_startup_trials: int = STARTUP_TRIALS) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    seed: int,
+    n_startup_trials: int = STARTUP_TRIALS,
+    *,
+    space: SearchSpace | None = None,
+    max_lstm_params: int = 0,
+) -> optuna.samplers.BaseSampler:
     """TPE with the given seed (``sampler_seed``), and the constant liar on.
 
     With ``constant_liar`` TPE counts every RUNNING trial as a poor result while it proposes, so
     workers running at once do not all propose around the same promising point; with one
     process the only running trial is the one being proposed, and nothing changes.
     ``n_startup_trials``: random proposals until the study holds that many finished trials
-    (``startup_trials``).
+    (``startup_trials``). Given the study's ``space`` and a cost cap (``max_lstm_params`` > 0),
+    those random proposals all fit under the cap (``CappedStartup``); without, TPE as it is.
     """
-    return optuna.samplers.TPESampler(
+    tpe = optuna.samplers.TPESampler(
         seed=seed, constant_liar=True, n_startup_trials=n_startup_trials
+    )
+    if space is None or max_lstm_params <= 0:
+        return tpe
+    return CappedStartup(
+        tpe,
+        space=space,
+        max_lstm_params=max_lstm_params,
+        n_startup_trials=n_startup_trials,
+        seed=seed,
     )
 
 
@@ -77,12 +95,22 @@ def sampler_seed(seed: int, *, concurrent: bool, started: int = 0) -> int:
     return derive_seed("sampler", seed, owner_id())
 
 
-def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
-    """The pruner named on the command line; steps are epochs (0-based)."""
+def make_pruner(
+    name: str, epochs: int, space: SearchSpace = NOTEBOOK
+) -> optuna.pruners.BasePruner:
+    """The pruner named on the command line; steps are epochs (0-based).
+
+    In a space with categorical choices (the extended one), the median and Hyperband pruners
+    hold back until each of a trial's choices has its warm-up of complete trials
+    (``study.setup.choice_warmup``); the notebook space's are Optuna's own, as they were.
+    """
+    warmup = any(axis in space.distributions for axis in CHOICE_AXES)
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+        median = WarmupMedianPruner if warmup else optuna.pruners.MedianPruner
+        return median(n_startup_trials=5, n_warmup_steps=0)
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs)
+        hyperband = WarmupHyperbandPruner if warmup else optuna.pruners.HyperbandPruner
+        return hyperband(min_resource=1, max_resource=epochs)
     if name == "none":
         return optuna.pruners.NopPruner()
     raise ValueError(f"--pruner must be one of {', '.join(PRUNERS)}, got {name!r}")

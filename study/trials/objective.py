@@ -8,9 +8,10 @@ attributes, what reports and checks read: ``n_params``, ``train_seconds``, ``epo
 ``sequential``), with several replicas also ``seeds``, ``val_accuracy_per_seed``,
 ``val_accuracy_std``, ``test_accuracy_per_seed`` and ``test_accuracy_std`` (and ``fail_reason``
 when it fails, ``over_cost_cap``, its LSTM weights, when it is a sampled configuration above
-``max_lstm_params``, pruned before it trains). The mean validation accuracy after each epoch
-is reported as the intermediate value the pruner judges. The test set is evaluated once, after
-training, and never returned.
+``max_lstm_params``, pruned before it trains); under a cap, every trial also records the
+constraint ``cost_cap`` (positive only for those), which TPE reads. The mean validation accuracy
+after each epoch is reported as the intermediate value the pruner judges. The test set is
+evaluated once, after training, and never returned.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import optuna
 from optuna_integration import KerasPruningCallback
 
 from search_spaces import ModelConfig, ModelSpec
-from search_spaces.cost import lstm_params, over_cap
+from search_spaces.cost import cap_excess, lstm_params, over_cap
 from search_spaces.lstm import NOTEBOOK, SearchSpace
 from study.training.backend import device_name
 from study.training.data import Dataset
@@ -36,6 +37,9 @@ from study.training.settings import TrainingDiverged, TrainSettings, even_eval_b
 from study.training.trainer import RepeatResult, train_repeats
 from study.workers.ownership import OWNER_ATTR, check_interrupt, owner_id
 from study.workers.stopping import OVER_COST_CAP
+
+#: The constraint every trial of a capped study records (Optuna's ``Trial.set_constraint``).
+COST_CAP_CONSTRAINT = "cost_cap"
 
 
 class TrialOutOfMemory(MemoryError):
@@ -195,10 +199,17 @@ class Objective:
         if self._repeats > 1:
             trial.set_user_attr("seeds", seeds)
         is_baseline = "baseline" in trial.user_attrs
-        if not is_baseline and over_cap(config, self._max_lstm_params):
-            # Pruned untrained, with no intermediate value: TPE ranks it below every trial that
-            # trained, and so learns to sample under the cap (search_spaces.cost). It does not
-            # count toward --trials (study.workers.stopping.count_trials).
+        over = not is_baseline and over_cap(config, self._max_lstm_params)
+        if self._max_lstm_params > 0:
+            # TPE ranks a trial with a violated constraint below every feasible one, and Optuna's
+            # best trial is a feasible one: violated exactly when the cap kept it from training.
+            excess = cap_excess(config, self._max_lstm_params)
+            trial.set_constraint(COST_CAP_CONSTRAINT, excess if over else min(excess, 0.0))
+        if over:
+            # Pruned untrained, with no intermediate value and a violated constraint: TPE ranks it
+            # below every trial that trained, and so learns to sample under the cap
+            # (search_spaces.cost). It does not count toward --trials
+            # (study.workers.stopping.count_trials).
             trial.set_user_attr(OVER_COST_CAP, lstm_params(config))
             raise optuna.TrialPruned(
                 f"{lstm_params(config)} LSTM weights > --max-lstm-params {self._max_lstm_params}"

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import TrialState
 
-from search_spaces.lstm import get_space
+from search_spaces.lstm import get_space, study_space
 from storage import kind_of
-from study.setup.sampling import make_sampler, sampler_seed, startup_trials
+from study.setup.sampling import make_pruner, make_sampler, sampler_seed, startup_trials
 from study.training.backend import select_backend
 from study.training.data import Dataset
 from study.trials.directions import AccuracyAndParams, is_multi
@@ -78,13 +78,19 @@ def use_process_sampler(args: argparse.Namespace, study: optuna.Study) -> int:
     Called just before the process's first trial (``run_worker``), once dead and stale trials
     have been recovered. A fresh study gets the sampler it always had; a single process resuming
     one gets a seed that also depends on how many trials have started, so that TPE's random
-    start-up does not propose the interrupted run's first configurations again.
+    start-up does not propose the interrupted run's first configurations again. Under a cost
+    cap, that start-up proposes only configurations under it (``CappedStartup``).
 
     Returns:
         The sampler's seed, which every trial of this process records as ``sampler_seed``.
     """
     seed = process_sampler_seed(args, started=started_trials(study))
-    study.sampler = make_sampler(seed, startup_trials(study))
+    study.sampler = make_sampler(
+        seed,
+        startup_trials(study),
+        space=study_space(study),
+        max_lstm_params=args.max_lstm_params,
+    )
     return seed
 
 
@@ -148,6 +154,8 @@ def run_worker(
     # trial short of its target for good.
     fail_stale_trials(study)
     seed = use_process_sampler(args, study)
+    # The pruner for the space the study recorded (its categorical choices' warm-up).
+    study.pruner = make_pruner(args.pruner, args.epochs, study_space(study))
     objective = build_objective(
         args,
         data,

@@ -30,8 +30,8 @@ TARGET_STATES = (*FINISHED, TrialState.RUNNING)
 #: The user attribute of a trial the cost cap pruned before it trained.
 OVER_COST_CAP = "over_cost_cap"
 #: Proposals over the cost cap in a row after which a worker stops: the cap leaves (next to)
-#: nothing TPE can find. TPE learns to sample under a sensible cap long before: in its random
-#: start-up about half the proposals are over the default cap.
+#: nothing TPE can find. TPE learns to sample under a sensible cap long before, and its random
+#: start-up draws under the cap (``study.setup.capped_startup``).
 MAX_OVER_CAP_IN_A_ROW = 100
 
 

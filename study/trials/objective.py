@@ -137,6 +137,7 @@ class Objective:
         self._max_lstm_params = max_lstm_params
         self._space = space
         self._device = device_name()
+        self._unroll = _scan_unroll()  # fixed for the process, like its device
         self._owner = owner_id()
         # Everything alive now (Keras, TensorFlow, JAX, the data) lives for the whole study:
         # freezing it keeps the per-trial gc.collect() from re-scanning millions of objects
@@ -257,7 +258,7 @@ class Objective:
             "backend": keras.backend.backend(),
             "seed": seed,
             "dropout_style": self._dropout_style,
-            **_scan_unroll(),
+            **self._unroll,
         }
 
     def train_together(self, trials: list[optuna.Trial]) -> list[float]:

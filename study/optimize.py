@@ -28,11 +28,10 @@ from study.setup.optimize_flags import (
     parse_args,
     resolve_repeats,
     resolved_settings,
-    stored_settings,
 )
 from study.setup.references import report_references
 from study.setup.sampling import make_pruner, make_sampler
-from study.setup.settings import StudySetupError
+from study.setup.settings import StudySetupError, stored_settings
 from study.training.data import DataError, Dataset, load_dataset
 from study.trials.directions import DIRECTIONS
 from study.workers.ownership import exit_code, fail_stale_trials, recover_dead_trials

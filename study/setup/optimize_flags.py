@@ -52,11 +52,12 @@ def resolve_repeats(args: argparse.Namespace, recorded: Mapping[str, Any] | None
 
     Args:
         args: The parsed command line; ``args.repeats`` is replaced.
-        recorded: The existing study's recorded configuration, or None for a new study.
+        recorded: The existing study's recorded settings (``study.setup.settings``), empty or
+            None for a new study.
     """
     if args.repeats != "auto":
         return
-    if recorded is not None and "repeats" in recorded:
+    if recorded and "repeats" in recorded:
         args.repeats = int(recorded["repeats"])
         return
     import keras
@@ -67,18 +68,6 @@ def resolve_repeats(args: argparse.Namespace, recorded: Mapping[str, Any] | None
 
         platform = jax.default_backend()
     args.repeats = AUTO_REPEATS.get(platform, 1)
-
-
-def stored_settings(storage: Any, name: str) -> dict[str, Any] | None:
-    """The configuration recorded by an existing study ``name``, or None when there is none."""
-    import optuna
-
-    try:
-        study = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        return None
-    config = study.user_attrs.get("config")
-    return dict(config) if isinstance(config, Mapping) else None
 
 
 def build_parser() -> argparse.ArgumentParser:

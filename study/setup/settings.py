@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import optuna
+from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 
 from search_spaces.lstm import ALL_DISTRIBUTIONS
@@ -108,6 +109,14 @@ def recorded_settings(study: optuna.Study) -> dict[str, Any]:
     if not isinstance(recorded, Mapping) or not recorded:
         return {}
     return {**LEGACY_SETTINGS, **recorded}
+
+
+def stored_settings(storage: BaseStorage, name: str) -> dict[str, Any]:
+    """``recorded_settings`` of the study ``name`` in ``storage``; empty when there is none yet."""
+    try:
+        return recorded_settings(optuna.load_study(study_name=name, storage=storage))
+    except KeyError:
+        return {}
 
 
 def check_settings(study: optuna.Study, settings: Mapping[str, Any]) -> None:

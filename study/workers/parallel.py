@@ -22,6 +22,7 @@ from storage import open_storage
 from study.setup.flags import data_settings
 from study.setup.optimize_flags import parse_args, resolve_repeats
 from study.setup.sampling import make_pruner, make_sampler
+from study.setup.settings import recorded_settings
 from study.training.data import load_dataset
 from study.workers.ownership import Terminated, exit_code
 from study.workers.progress import Progress
@@ -113,7 +114,7 @@ def _worker_entry(argv: list[str], gpu: str | None) -> None:
             sampler=make_sampler(process_sampler_seed(args)),
             pruner=make_pruner(args.pruner, args.epochs),
         )
-        resolve_repeats(args, study.user_attrs.get("config"))  # --repeats auto: the study's
+        resolve_repeats(args, recorded_settings(study))  # --repeats auto: the study's
         code = run_worker(args, study, data, show_progress=False)
     except KeyboardInterrupt as exc:
         code = exit_code(exc)

@@ -242,15 +242,52 @@ def confirmed_text(record: dict[str, Any]) -> str:
     source = record.get("source_trial")
     name = "a configuration" if source is None else f"trial #{source}"
     params = config_text(record["params"])
+    race = record.get("race") or {}
+    tied = race.get("tied", [])[1:]
     text = (
-        f"confirmed best: {name} ({params}): validation "
+        f"{'tied best' if tied else 'confirmed best'}: {name} ({params}): validation "
         f"{_pm(record['val_mean'], record['val_std'])}, test "
         f"{_pm(record['test_mean'], record['test_std'])} ({record['repeats']} seeds)"
     )
     if record.get("single_val") is not None:
         text += f"; its single run: {_num(record['single_val'])} / {_num(record['single_test'])}"
+    if race:
+        text += f"; {race_text(race)}"
     if record.get("provisional"):
         text += f" (provisional: {record['provisional']})"
+    return text
+
+
+def race_text(race: dict[str, Any]) -> str:
+    """How a race (``study.reruns.race``) went, for the answer's line.
+
+    E.g. ``tied with trial #7, trial #12 on 2 shared seeds (not told apart at 5 %; stopped: its
+    budget, 240 of 252 s); dropped trial #3 after 2 seeds (1.35 pp below the leader, margin
+    0.90 pp)``.
+    """
+    stopped = {
+        "one left": "one left",
+        "seed cap": f"at its cap of {race.get('max_seeds')} seeds",
+        "budget": (
+            f"its budget, {race.get('spent_seconds', 0):.0f} of "
+            f"{race.get('budget_seconds', 0):.0f} s spent"
+        ),
+    }.get(str(race.get("stopped")), str(race.get("stopped")))
+    tied = race["tied"][1:]
+    if tied:
+        text = (
+            f"tied with {', '.join(tied)} on {race['seeds']} shared seeds (not told apart at "
+            f"{race['alpha']:.0%}; the race stopped: {stopped})"
+        )
+    else:
+        text = f"the race of {race['entrants']} stopped: {stopped}"
+    dropped = [
+        f"{d['name']} after {d['seeds']} seeds ({100 * d['gap']:.2f} pp below the leader, "
+        f"margin {100 * d['margin']:.2f} pp)"
+        for d in race["dropped"]
+    ]
+    if dropped:
+        text += f"; dropped {', '.join(dropped)}"
     return text
 
 

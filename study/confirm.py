@@ -1,8 +1,9 @@
 """``python -m study.confirm``: re-train the best and the notebook's configurations R times.
 
 This command re-trains the study's top-K configurations and the notebook's 14 with other seeds
-(``study.reruns.confirmation``, which ``python -m study.optimize`` ends with too), into the study
-``<NAME>-confirm`` in the same storage; ``python -m reports`` then shows mean ± std and says
+(``study.reruns.confirmation``), or with ``--race`` races the top K as ``python -m
+study.optimize`` ends (``study.reruns.race``), into the study ``<NAME>-confirm`` in the same
+storage; ``python -m reports`` then shows mean ± std and says
 which differences exceed the seed-to-seed spread. Data and training settings default to those
 the study recorded. Rerunning resumes.
 """
@@ -33,8 +34,10 @@ from study.reruns.confirmation import (
     run_confirmation,
     settings_argv,
 )
+from study.reruns.race import RacePlan, run_race
 from study.setup import optimize_flags
 from study.setup.flags import data_settings
+from study.setup.optimize_flags import check_race
 from study.setup.settings import StudySetupError, recorded_settings
 from study.training.backend import select_backend
 from study.training.data import DataError, load_dataset
@@ -50,10 +53,32 @@ def build_parser() -> argparse.ArgumentParser:
         "what the study recorded. Rerunning resumes.",
     )
     add_storage_arguments(p, study_help="the study to confirm")
-    p.add_argument("--top", type=int, default=3, help="best distinct configurations to repeat")
-    p.add_argument("--repeats", type=int, default=3, help="runs per configuration")
+    p.add_argument(
+        "--top",
+        type=int,
+        default=None,
+        help="best distinct configurations to repeat (default: 3; with --race, 5)",
+    )
+    p.add_argument("--repeats", type=int, default=None, help="runs per configuration (default: 3)")
     p.add_argument(
         "--no-baseline", action="store_true", help="repeat only the top-K, not the notebook's 14"
+    )
+    r = p.add_argument_group("a race instead (what study.optimize ends with)")
+    r.add_argument(
+        "--race",
+        action="store_true",
+        help="race the top K on shared new seeds in rounds (2, 4, 8, ... seeds), dropping each "
+        "one worse than the leader beyond the seed noise, instead of repeating each R times; "
+        "the notebook's 14 do not race",
+    )
+    r.add_argument(
+        "--budget",
+        type=float,
+        default=0.15,
+        help="the race's training time, at most, as a share of the study's trials'",
+    )
+    r.add_argument(
+        "--max-seeds", type=int, default=16, help="the most seeds a configuration of the race gets"
     )
     return p
 
@@ -65,10 +90,22 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
     """
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
+    if args.race and (args.repeats is not None or args.no_baseline):
+        flag = "--repeats" if args.repeats is not None else "--no-baseline"
+        parser.error(
+            f"{flag} is the fixed confirmation's: a race gives its configurations seeds in "
+            "rounds up to --max-seeds, and the notebook's 14 do not race"
+        )
+    if args.top is None:
+        args.top = 5 if args.race else 3
+    if args.repeats is None:
+        args.repeats = 3
     if args.top < 0:
         parser.error(f"--top must be 0 or more, got {args.top}")
     if args.repeats < 1:
         parser.error(f"--repeats must be positive, got {args.repeats}")
+    if args.race:
+        check_race(parser, args.budget, args.max_seeds, "--")
     # The space is the study's: its trials' params decide which configurations exist.
     allowed = {f"--{f.replace('_', '-')}" for f in (*FLAGS, "cache_dir") if f != "space"}
     for token in rest:
@@ -91,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return input_error(exc)
     recorded = recorded_settings(study)
     settings = optimize_flags.parse_args(settings_argv(recorded, rest))
-    plan = Plan(args.top, args.repeats, baseline=not args.no_baseline)
+    plan = Plan(args.top, args.repeats, baseline=not args.no_baseline and not args.race)
     if not candidates(study, plan.top, plan.baseline):
         print(
             f"error: study {args.study_name!r} has no complete trial to confirm", file=sys.stderr
@@ -107,7 +144,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         tune_for_writing(storage)
     except (DataError, StorageError, StudySetupError) as exc:
         return input_error(exc)
-    code = run_confirmation(study, storage, confirming, keras_trainer(settings, data), plan)
+    trainer = keras_trainer(settings, data)
+    if args.race:
+        race = RacePlan(args.top, args.budget, args.max_seeds)
+        code = run_race(study, storage, confirming, trainer, race)
+    else:
+        code = run_confirmation(study, storage, confirming, trainer, plan)
     if code:
         return code
     name = confirm_study_name(args.study_name)

@@ -3,8 +3,8 @@
 This module wires the parts together: arguments (``study.setup.optimize_flags``) -> backend
 -> data -> storage -> study (``study.setup``) -> the reference models, once per study
 (``study.setup.references``) -> trials, in this process (``study.workers.run``) or in
-``--workers`` processes (``study.workers.parallel``) -> the confirmation of the best
-configurations (``study.reruns``) -> summary (``study.workers.progress``). Keras is imported only
+``--workers`` processes (``study.workers.parallel``) -> the race of the best configurations
+(``study.reruns.race``) -> summary (``study.workers.progress``). Keras is imported only
 once the backend is chosen and the inputs are known to be good, so ``--help`` and bad input
 answer at once.
 """
@@ -112,22 +112,17 @@ def _optimize(
     )
     # Once per study, before any trial or worker: the non-recurrent line the LSTMs are held to.
     report_references(study, data, data_settings(args))
-    # The confirmation reads the trials as report tables (pandas): imported only when it runs.
-    from study.reruns.confirmation import (
-        Plan,
-        confirm_settings,
-        confirmation_pending,
-        keras_trainer,
-        run_confirmation,
-    )
+    # The race reads the trials as report tables (pandas): imported only when it runs.
+    from study.reruns.confirmation import confirm_settings, keras_trainer
+    from study.reruns.race import RacePlan, run_race
 
-    plan = Plan(args.confirm_top, args.confirm_repeats, baseline=False)
+    plan = RacePlan(args.confirm_top, args.confirm_budget, args.confirm_max_seeds)
     if finished >= args.trials:
-        # A rerun after an interrupted confirmation goes straight to the rest of it.
-        pending = confirmation_pending(study, plan) if plan.top else 0
+        # A rerun after an interrupted race goes straight to the rest of it (a finished race
+        # replays its runs and trains nothing).
         print(
             f"study already holds {finished} finished trials (target {args.trials}); "
-            + (f"{pending} confirmation runs to go" if pending else "nothing to do")
+            + ("on to its race" if plan.top else "nothing to do")
         )
         code = 0
     else:
@@ -147,8 +142,10 @@ def _optimize(
             return code
     if code == 0 and plan.top:
         confirming = confirm_settings(args, data, args.study_name, backend)
-        trainer = keras_trainer(args, data)
-        code = run_confirmation(study, storage_of(study), confirming, trainer, plan)
+        start = time.perf_counter()
+        code = run_race(study, storage_of(study), confirming, keras_trainer(args, data), plan)
+        if code == 0:
+            print(f"race over after {time.perf_counter() - start:.0f} s", file=sys.stderr)
         if code in (130, 143):
             print(f"resume with: {_resume_command(argv)}", file=sys.stderr)
             return code

@@ -19,7 +19,15 @@ CONFIRM = (
     PROGRESS_BAR,
     r"ran \d+ trainings in \d+ s",
 )
-#: study.optimize ends with the confirmation of its best configurations (``CONFIRM``'s lines).
+#: The race of the best configurations (study.optimize ends with one, study.confirm --race).
+RACE = (
+    r"race in '[^']+-confirm': \d+ of \d+ configurations to \d+ seeds each \(\d+ runs "
+    r"enqueued, \d+ to run\); spent \d+ of \d+ s \(\d+% of the trials' \d+ s\)",
+    PROGRESS_BAR,
+    r"ran \d+ trainings in \d+ s",
+    r"race over after \d+ s",
+)
+#: study.optimize ends with the race of its best configurations (``RACE``'s lines).
 OPTIMIZE = (
     r"(created|resuming) study '[^']+' in \S+: \d+/\d+ trials finished; "
     r"data \{'train': \d+, 'val': \d+, 'test': \d+\}; backend (jax|tensorflow); "
@@ -27,7 +35,7 @@ OPTIMIZE = (
     r"reference models (\(logistic regression, (stored, )?fitted in \d+ s\)|not fitted): .*",
     PROGRESS_BAR,
     r"target reached after \d+ s",
-    *CONFIRM,
+    *RACE,
 )
 REPRODUCE = (
     r"(created|resuming) study '[^']+-reproduce': \d+ configurations x \d+ repeats under the "

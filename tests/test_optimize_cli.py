@@ -44,7 +44,7 @@ def test_study_reaches_its_target_with_each_baseline_once(finished_study) -> Non
     assert "optuna-dashboard sqlite:///t.db" in result.stdout
 
 
-def test_the_study_ends_with_its_confirmed_best(finished_study) -> None:
+def test_the_study_ends_with_its_race(finished_study) -> None:
     work, _, result = finished_study
     study = load(work)
     confirm = optuna.load_study(
@@ -53,9 +53,13 @@ def test_the_study_ends_with_its_confirmed_best(finished_study) -> None:
     runs: dict[tuple, list[FrozenTrial]] = {}
     for trial in confirm.get_trials(states=(TrialState.COMPLETE,)):
         runs.setdefault(tuple(sorted(trial.params.items())), []).append(trial)
-    assert sorted(len(v) for v in runs.values()) == [3, 3, 3]  # --confirm-top 3, 3 repeats
-    # The study's three best distinct configurations by their single run (tiny data ties
-    # often: no configuration left out ran better than one confirmed).
+    record = study.user_attrs["confirmed_best"]
+    race = record["race"]
+    # The default budget (15 % of tiny trials' time) affords the first round of the best two.
+    assert len(runs) == race["entrants"] >= 2
+    assert race["seeds"] >= 2
+    # The entrants are the study's best distinct configurations by their single run (tiny data
+    # ties often: no configuration left out ran better than one raced).
     single: dict[tuple, FrozenTrial] = {}
     for trial in study.get_trials(states=(TrialState.COMPLETE,)):
         key = tuple(sorted(trial.params.items()))
@@ -64,9 +68,13 @@ def test_the_study_ends_with_its_confirmed_best(finished_study) -> None:
     assert set(runs) <= set(single)
     left_out = [t.value for k, t in single.items() if k not in runs]
     assert min(single[k].value for k in runs) >= max(left_out)
-    # The winner and its figures, recomputed from the stored runs.
-    means = {k: statistics.mean(t.value for t in v) for k, v in runs.items()}
-    record = study.user_attrs["confirmed_best"]
+    # Every entrant trained on the same seeds, repeat by repeat.
+    seeds = {(t.user_attrs["repeat"], t.user_attrs["seed"]) for v in runs.values() for t in v}
+    assert len(seeds) == len({repeat for repeat, _ in seeds})
+    # The answer and its figures, recomputed from the survivors' stored runs.
+    tied = [tuple(sorted(study.trials[int(name.removeprefix("trial #"))].params.items()))
+            for name in race["tied"]]  # fmt: skip
+    means = {k: statistics.mean(t.value for t in runs[k]) for k in tied}
     won = tuple(sorted(record["params"].items()))
     assert record["val_mean"] == pytest.approx(max(means.values()))
     assert record["val_mean"] == pytest.approx(means[won])
@@ -76,9 +84,11 @@ def test_the_study_ends_with_its_confirmed_best(finished_study) -> None:
     assert record["test_std"] == pytest.approx(statistics.stdev(tests))
     assert record["single_val"] == single[won].value
     assert tuple(sorted(study.trials[record["source_trial"]].params.items())) == won
-    line = next(x for x in result.stdout.splitlines() if x.startswith("confirmed best: "))
+    answers = ("confirmed best: ", "tied best: ")
+    line = next(x for x in result.stdout.splitlines() if x.startswith(answers))
     assert f"trial #{record['source_trial']} (" in line
     assert f"validation {record['val_mean']:.4f} ± {record['val_std']:.4f}" in line
+    assert "the race" in line and "race over after" in result.stderr
 
 
 def test_every_trial_records_what_reports_read(finished_study) -> None:
@@ -159,12 +169,14 @@ def test_study_records_its_configuration(finished_study) -> None:
 def test_rerun_adds_no_trial(finished_study, finished_study_rerun) -> None:
     before = len(load(finished_study[0]).trials)
     work, again = finished_study_rerun  # the same command, on a copy of the study
-    assert "nothing to do" in again.stdout
+    assert "on to its race" in again.stdout
     assert len(load(work).trials) == before
-    confirm = optuna.load_study(
-        storage=f"sqlite:///{work / 't.db'}", study_name="rnn-design-confirm"
-    )
-    assert len(confirm.trials) == 9  # the confirmation was complete too
+
+    def runs(folder: Path) -> int:
+        storage = f"sqlite:///{folder / 't.db'}"
+        return len(optuna.load_study(storage=storage, study_name="rnn-design-confirm").trials)
+
+    assert runs(work) == runs(finished_study[0])  # the race was over too: nothing trained
     assert foreign_lines(again.stderr, OPTIMIZE) == []
 
 
@@ -181,7 +193,7 @@ def test_tensorflow_backend_is_quiet_too(tiny_imdb: Path, tmp_path: Path) -> Non
         "--trials", "1", "--epochs", "1", "--data", str(tiny_imdb), "--maxlen", "20",
         "--no-baseline", "--backend", "tensorflow", "--storage", "sqlite:///tf.db",
         "--max-lstm-params", "0",  # the sampled trial trains under TensorFlow, whatever it is
-        "--confirm-repeats", "1",  # its confirmation runs and prints, on one seed, not three
+        "--confirm-max-seeds", "2",  # its race runs and prints, one round of two seeds
         "--cache-dir", str(tmp_path / "cache"), cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -197,8 +209,15 @@ def test_tensorflow_backend_is_quiet_too(tiny_imdb: Path, tmp_path: Path) -> Non
         (["--val-split", "1.5"], "--val-split must be between 0 and 1"),
         (["--storage", "redis://x"], "unknown storage 'redis://x'"),
         (["--data", "/nonexistent/aclImdb"], "no such file or folder"),
-        (["--confirm-top", "-1"], "--confirm-top must be 0 (no confirmation) or more, got -1"),
-        (["--confirm-repeats", "0"], "--confirm-repeats must be positive, got 0"),
+        (["--confirm-top", "-1"], "--confirm-top must be 0 (no race) or more, got -1"),
+        (
+            ["--confirm-budget", "0"],
+            "--confirm-budget must be a positive share of the trials' time, got 0.0",
+        ),
+        (
+            ["--confirm-max-seeds", "1"],
+            "--confirm-max-seeds must be at least 2 (a paired test), got 1",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, flags: list[str], message: str) -> None:

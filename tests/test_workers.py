@@ -122,11 +122,12 @@ def test_four_workers_reach_the_target_exactly_once_each(
     if kind == "postgresql":  # a password (the test server trusts every login, so any will do)
         storage = storage.replace("//postgres@", "//postgres:s3cret@")
     cmd = optimize_cmd(tiny_imdb, storage, "--workers", "4", "--trials", "16", "--epochs", "1",
-                       "--confirm-top", "1", "--confirm-repeats", "2")  # fmt: skip
+                       "--confirm-top", "1", "--confirm-max-seeds", "2")  # fmt: skip
     result = run(cmd, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "s3cret" not in json.dumps(load(storage).user_attrs)  # recorded without it
-    # The main process confirmed the best configuration once the workers were done.
+    # The main process raced the best configuration once the workers were done: alone, it got
+    # the first round's two seeds.
     confirmed = load(storage).user_attrs["confirmed_best"]
     assert confirmed["repeats"] == 2 and "confirmed best: trial #" in result.stdout
     trials = load(storage).get_trials()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any, NamedTuple, Protocol
 
@@ -36,6 +37,9 @@ from study.workers.ownership import (
     install_signal_handlers,
     owner_id,
 )
+
+#: The user attribute of a run whose seed was chosen when it was enqueued (the trainer reads it).
+SEED_ATTR = "seed"
 
 
 class Candidate(NamedTuple):
@@ -122,8 +126,20 @@ def describe_incomplete(study: optuna.Study, lacking: list[tuple[Candidate, int]
     return "; ".join(parts)
 
 
-def enqueue_missing(study: optuna.Study, wanted: list[Candidate], repeats: int) -> int:
+def enqueue_missing(
+    study: optuna.Study,
+    wanted: list[Candidate],
+    repeats: int,
+    seed_of: Callable[[int], int] | None = None,
+) -> int:
     """Enqueues each (configuration, repeat) that is not complete, running or waiting.
+
+    Args:
+        study: The study of the repeats.
+        wanted: The configurations.
+        repeats: Runs per configuration.
+        seed_of: The seed of each repeat, the same for every configuration (the race pairs
+            its runs on them); None: each run's seed is derived from its trial number.
 
     Returns:
         How many trials were enqueued.
@@ -135,6 +151,8 @@ def enqueue_missing(study: optuna.Study, wanted: list[Candidate], repeats: int) 
             "confirm_label": candidate.label,
             "repeat": repeat,
         }
+        if seed_of is not None:
+            attrs[SEED_ATTR] = seed_of(repeat)
         if candidate.baseline is not None:
             attrs["baseline"] = candidate.baseline
         if candidate.source_trial is not None:

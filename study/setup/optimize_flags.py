@@ -7,6 +7,7 @@ Every worker process of ``--workers N`` re-parses the command it was started wit
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from search_spaces.config import NOTEBOOK_CHOICES
 from search_spaces.cost import NOTEBOOK_MAX_LSTM_PARAMS, SMALLEST_LSTM_PARAMS
 from search_spaces.lstm import SPACES
 from storage import HEARTBEAT_GRACE, StorageError, kind_of, redacted
+from study.reruns.race_rules import FIRST_SEEDS
 from study.setup.flags import add_data_arguments, add_training_arguments, check_learning_rate
 from study.setup.sampling import PRUNERS
 from study.training.data import Dataset
@@ -24,7 +26,7 @@ from study.trials.directions import DIRECTIONS, is_multi
 #: The flags that must be at least 1, in the order they are checked.
 POSITIVE = (
     "trials", "epochs", "batch_size", "max_features", "maxlen", "workers", "repeats",
-    "heartbeat_grace", "max_failures", "confirm_repeats",
+    "heartbeat_grace", "max_failures",
 )  # fmt: skip
 
 
@@ -147,20 +149,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="upload each trial's learning curve (CSV, PNG) to this optuna-dashboard artifact "
         "folder",
     )
-    c = p.add_argument_group("confirmation (after the trials)")
+    c = p.add_argument_group("the race (after the trials)")
     c.add_argument(
         "--confirm-top",
         type=int,
-        default=3,
-        help="once the study holds --trials, re-train its best K distinct configurations with "
-        "other seeds into the study <NAME>-confirm (as study.confirm does) and report the one of "
-        "best mean validation accuracy as the answer; 0: no confirmation",
+        default=5,
+        help="once the study holds --trials, race its best K distinct configurations on shared "
+        "new seeds in rounds (2, 4, 8, ... seeds), dropping each one worse than the leader beyond "
+        "the seed noise, into the study <NAME>-confirm; the answer is the one left, or the set "
+        "still tied, with mean ± std; 0: no race",
     )
     c.add_argument(
-        "--confirm-repeats",
+        "--confirm-budget",
+        type=float,
+        default=0.15,
+        help="the race's training time, at most, as a share of the trials' (the first round's "
+        "field is cut to what it affords, at least two)",
+    )
+    c.add_argument(
+        "--confirm-max-seeds",
         type=int,
-        default=3,
-        help="runs per configuration of that confirmation",
+        default=16,
+        help="the most seeds a configuration of the race gets",
     )
     add_data_arguments(p)
     add_training_arguments(p)
@@ -188,6 +198,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_race(
+    parser: argparse.ArgumentParser, budget: float, max_seeds: int, prefix: str
+) -> None:
+    """Exits 2 with one line when a race's budget or seed cap cannot race.
+
+    ``prefix`` names the flags (``--confirm-`` for study.optimize's, ``--`` for study.confirm's).
+    """
+    if not (budget > 0 and math.isfinite(budget)):
+        parser.error(f"{prefix}budget must be a positive share of the trials' time, got {budget}")
+    if max_seeds < FIRST_SEEDS:
+        flag = f"{prefix}max-seeds"
+        parser.error(f"{flag} must be at least {FIRST_SEEDS} (a paired test), got {max_seeds}")
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parses and validates the command line; exits 2 with one line on bad input.
 
@@ -211,7 +235,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             "--learning-rate out"
         )
     if args.confirm_top < 0:
-        parser.error(f"--confirm-top must be 0 (no confirmation) or more, got {args.confirm_top}")
+        parser.error(f"--confirm-top must be 0 (no race) or more, got {args.confirm_top}")
+    check_race(parser, args.confirm_budget, args.confirm_max_seeds, "--confirm-")
     if args.max_lstm_params < 0:
         n = args.max_lstm_params
         parser.error(f"--max-lstm-params must be 0 (no cap) or positive, got {n}")

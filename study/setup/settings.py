@@ -52,8 +52,9 @@ LEGACY_SETTINGS: dict[str, Any] = {
 #: it runs, not what a trial measures. ``pruner`` decides which trials stop early, not what an
 #: epoch measures; ``objectives`` is checked through the stored directions; ``backend`` is the
 #: same training on another numeric library (every trial records its own); ``repeat_mode``
-#: trains the same replicas together or one by one; ``confirm_top`` and ``confirm_repeats`` say
-#: how much of the confirmation after the trials to run (its study checks its own settings).
+#: trains the same replicas together or one by one; ``confirm_top``, ``confirm_budget`` and
+#: ``confirm_max_seeds`` say how much of the race after the trials to run (its study checks its
+#: own settings).
 FREE_SETTINGS: tuple[str, ...] = (
     "trials",
     "storage",
@@ -70,7 +71,8 @@ FREE_SETTINGS: tuple[str, ...] = (
     "heartbeat_grace",
     "max_failures",
     "confirm_top",
-    "confirm_repeats",
+    "confirm_budget",
+    "confirm_max_seeds",
 )
 #: Packages whose versions are recorded with the study.
 RECORDED_PACKAGES = ("optuna", "optuna-integration", "keras", "tensorflow", "jax", "numpy")

@@ -30,6 +30,7 @@ from optuna_integration import KerasPruningCallback
 from search_spaces import ModelConfig, ModelSpec
 from search_spaces.cost import cap_excess, lstm_params, over_cap
 from search_spaces.lstm import NOTEBOOK, SearchSpace
+from study.reruns.groups import SEED_ATTR
 from study.training.backend import device_name
 from study.training.data import Dataset
 from study.training.seeds import derive_seed, trial_seed
@@ -264,6 +265,9 @@ class Objective:
     def train_together(self, trials: list[optuna.Trial]) -> list[float]:
         """Trains trials of one configuration at once, each with its own seed (no pruning).
 
+        A run enqueued with a seed (``study.reruns.groups.SEED_ATTR``: the race gives every
+        configuration the same ones) trains with it; the others with one from their number.
+
         ``study.confirm`` and ``study.reproduce`` ask R trials of a configuration, train them
         here as R replicas of one vectorized program, and tell them together.
 
@@ -274,7 +278,7 @@ class Objective:
             configs = {self._space.suggest(trial) for trial in trials}
             if len(configs) != 1:
                 raise ValueError(f"train_together needs one configuration, got {configs}")
-            seeds = [trial_seed(self._seed, trial.number) for trial in trials]
+            seeds = [_run_seed(trial, self._seed) for trial in trials]
             for trial, seed in zip(trials, seeds, strict=True):
                 _set_attrs(trial, **self._run_attrs(seed))
             result = RepeatResult(seeds, "vectorized")
@@ -312,6 +316,12 @@ def _is_jax_runtime_error(exc: BaseException) -> bool:
     import jax
 
     return isinstance(exc, jax.errors.JaxRuntimeError)
+
+
+def _run_seed(trial: optuna.Trial, study_seed: int) -> int:
+    """A run's seed: the one it was enqueued with (a race's shared seeds), else its own."""
+    fixed = trial.user_attrs.get(SEED_ATTR)
+    return trial_seed(study_seed, trial.number) if fixed is None else int(fixed)
 
 
 def replica_seeds(seed: int, repeats: int) -> list[int]:

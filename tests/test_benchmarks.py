@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 BENCHMARKS = (
     "training", "dashboard_while_writing", "reference_models", "importance_stability",
-    "repeats", "gpu_check", "repeats_profile",
+    "repeats", "gpu_check", "repeats_profile", "race",
 )  # fmt: skip
 
 
@@ -132,6 +132,15 @@ def test_repeats_benchmark_compares_against_one_run_of_the_same_trainer(
         ):
             assert whole == pytest.approx(calls + rest)
     assert [row["R"] for row in result["rows"]] == [1, 2]
+
+
+def test_race_benchmark_prints_one_row_per_lead() -> None:
+    proc = _run(["benchmarks/race.py", "--races=100"])
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and " σ " in line]
+    assert [row.split(" σ ")[0] for row in rows] == ["| 0", "| 0.5", "| 1", "| 2", "| 3"]
+    three = rows[-1].split(" | ")
+    assert float(three[1].rstrip(" %")) >= 90  # a lead of 3 seed stds is found alone
 
 
 def test_gpu_check_says_in_one_line_that_there_is_no_gpu_and_exits_0() -> None:

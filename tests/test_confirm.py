@@ -21,9 +21,10 @@ from reports.tables import config_key, study_frame
 from search_spaces.config import ModelConfig
 from search_spaces.lstm import suggest_params
 from study.reruns.confirmation import Plan, confirmation_pending, run_confirmation
+from study.reruns.race import race_seed
 from tests.conftest import ROOT
 from tests.report_studies import add
-from tests.stderr_lines import CONFIRM, foreign_lines
+from tests.stderr_lines import CONFIRM, RACE, foreign_lines
 from tests.test_optimize_cli import run_optimize
 
 
@@ -95,9 +96,44 @@ def test_confirm_repeats_resumes_and_extends(tiny_imdb: Path, tmp_path: Path) ->
         assert row["val_mean"] == pytest.approx(statistics.mean(values))
 
 
+def test_confirm_races_on_shared_seeds_through_the_real_trainer(
+    tiny_imdb: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    study = optuna.create_study(storage=url, study_name="s", direction="maximize")
+    study.set_user_attr(
+        "config",
+        {"data": str(tiny_imdb), "maxlen": 20, "epochs": 1, "seed": 0, "val_split": 0.2},
+    )
+    add(study, ModelConfig(8, 4), 0.9)
+    add(study, ModelConfig(12, 4), 0.5)
+    add(study, ModelConfig(8, 8, 1, 0.1, 0.0), 0.8)
+    flags = ["--storage", url, "--study-name", "s", "--race", "--top", "2", "--max-seeds", "2",
+             "--budget", "10", "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    result = run_confirm(*flags, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert foreign_lines(result.stderr, RACE) == []
+    runs = optuna.load_study(storage=url, study_name="s-confirm").get_trials(
+        states=(TrialState.COMPLETE,)
+    )
+    assert {t.user_attrs["confirm_of"] for t in runs} == {0, 2}
+    # The objective trained each repeat on the seed the race enqueued it with: the same two
+    # seeds for both configurations.
+    pairs = {(t.user_attrs["repeat"], t.user_attrs["seed"]) for t in runs}
+    assert len(runs) == 4 and len(pairs) == 2
+    assert {seed for _, seed in pairs} == {race_seed(0, 0), race_seed(0, 1)}
+    record = optuna.load_study(storage=url, study_name="s").user_attrs["confirmed_best"]
+    assert (record["race"]["entrants"], record["race"]["seeds"]) == (2, 2)
+    assert record["race"]["stopped"] in ("one left", "seed cap")
+    assert "best: trial #" in result.stdout and "the race" in result.stdout
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
+        (["--race", "--repeats", "3"], "--repeats is the fixed confirmation's: a race gives"),
+        (["--race", "--budget", "-1"], "--budget must be a positive share of the trials' time"),
+        (["--race", "--max-seeds", "1"], "--max-seeds must be at least 2 (a paired test), got 1"),
         (["--repeats", "0"], "--repeats must be positive, got 0"),
         (["--trials", "5"], "unrecognized argument '--trials'"),
         (["--study-name", "nope"], "no study 'nope'"),

@@ -14,7 +14,9 @@ import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
+from optuna_dashboard import get_note, save_note
 
+from reports.build import compute, findings_markdown
 from reports.repeats import confirmed_text
 from reports.tables import config_key
 from search_spaces.config import ModelConfig
@@ -113,6 +115,20 @@ def test_a_truly_better_configuration_wins_alone_on_shared_seeds(tmp_path: Path)
     assert record["runs"] == len(trainer.trained)
     assert confirmed_text(record).startswith("confirmed best: trial #2 ")
     assert "the race of 4 stopped: one left; dropped trial #" in confirmed_text(record)
+    assert confirmed_text(record) in get_note(study)  # on the dashboard, until a report
+    confirm = optuna.load_study(storage=study._storage, study_name="s-confirm")
+    assert f"**Answer**: {confirmed_text(record)}" in findings_markdown(
+        study, compute(study, confirm)
+    )
+
+
+def test_a_rerun_of_a_finished_race_leaves_a_reports_note_alone(tmp_path: Path) -> None:
+    study = study_of(tmp_path, [0.80, 0.83, 0.81])
+    plan = RacePlan(top=3, budget=10.0, max_seeds=4)
+    assert race(study, SeededTrainer(truth_of([0.80, 0.80, 0.812])), plan) == 0
+    save_note(study, "## Findings (a report's)")
+    assert race(study, SeededTrainer(truth_of([0.80, 0.80, 0.812])), plan) == 0
+    assert get_note(study) == "## Findings (a report's)"
 
 
 def test_a_tie_is_called_a_tie(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from reports.repeats import confirmed_best
+from reports.repeats import confirmed_best, confirmed_text
 from reports.tables import study_frame, trials_frame
 from study.reruns.confirmation import (
     TrainerFactory,
@@ -215,8 +215,24 @@ def run_race(
             trials_seconds=round(trained, 1),
             max_seeds=plan.max_seeds,
         )
-        study.set_user_attr("confirmed_best", record)
+        if record != study.user_attrs.get("confirmed_best"):
+            study.set_user_attr("confirmed_best", record)
+            save_answer_note(study, record)
     return 0
+
+
+def save_answer_note(study: optuna.Study, record: dict[str, Any]) -> None:
+    """Puts the answer on the study's optuna-dashboard page until a report writes its findings.
+
+    Only a new answer is written, so a rerun of a finished race leaves a report's note alone.
+    """
+    from optuna_dashboard import save_note
+
+    save_note(
+        study,
+        f"## Answer\n\n{confirmed_text(record)}\n\n(written by the race; `python -m reports` "
+        "replaces this note with the findings, which start with the same answer)",
+    )
 
 
 def _started(confirm: optuna.Study, survivors: list[Candidate], standing: Standing) -> bool:

@@ -9,7 +9,7 @@ it names a wrong one or drops a truly best one (with no lead, all five are), how
 calls a tie, and the runs spent. The
 budget is left out (a race here may run to its seed cap); ``study.reruns.race`` adds it.
 
-    python benchmarks/race.py                     # 2,000 races per scenario
+    python benchmarks/race.py                     # 2,000 races per scenario, 3 s
     python benchmarks/race.py --races 200
 """
 
@@ -24,6 +24,7 @@ if __package__ in (None, ""):
 
 import numpy as np
 
+from benchmarks._common import default_out, show_and_save
 from study.reruns.race_rules import ALPHA, replay
 
 #: One run's seed-to-seed std and its seed's shared part (the pooled 0.42 pp of docs/results.md).
@@ -33,7 +34,19 @@ SHARED = 0.003
 LEADS = (0.0, 0.5, 1.0, 2.0, 3.0)
 
 
-def scenario(lead: float, races: int, max_seeds: int, fixed: int, seed: int) -> list[str]:
+COLUMNS = (
+    "best's lead over 4 equal others",
+    "race: best named alone",
+    "race: tie called",
+    "race: a best dropped (its error)",
+    "race: runs (mean)",
+    "fixed: best named",
+    "fixed: another named",
+    "fixed: runs",
+)
+
+
+def scenario(lead: float, races: int, max_seeds: int, fixed: int, seed: int) -> dict[str, str]:
     """One table row: the race's and the fixed confirmation's outcomes for this lead."""
     rng = np.random.default_rng(seed)
     means = [0.80 + lead * SIGMA] + [0.80] * 4
@@ -52,7 +65,7 @@ def scenario(lead: float, races: int, max_seeds: int, fixed: int, seed: int) -> 
         runs += standing.seeds * len(standing.survivors) + sum(d.seeds for d in standing.dropped)
         fixed_right += int(np.argmax(table[:, :fixed].mean(axis=1))) == 0
     share = 100.0 / races
-    return [
+    values = (
         f"{lead:g} σ ({100 * lead * SIGMA:.1f} pp)",
         f"{alone * share:.1f} %",
         f"{tie * share:.1f} %",
@@ -61,37 +74,30 @@ def scenario(lead: float, races: int, max_seeds: int, fixed: int, seed: int) -> 
         f"{fixed_right * share:.1f} %",
         f"{(races - fixed_right) * share:.1f} %",
         f"{len(means) * fixed}",
-    ]
+    )
+    return dict(zip(COLUMNS, values, strict=True))
 
 
 def main() -> int:
-    """Prints the table; exits 0."""
+    """Prints the table, writes its JSON; exits 0."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--races", type=int, default=2000, help="races per scenario")
     parser.add_argument("--max-seeds", type=int, default=16, help="the race's seed cap")
     parser.add_argument("--fixed", type=int, default=3, help="the fixed confirmation's seeds")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=default_out("race"))
     args = parser.parse_args()
-    head = [
-        "best's lead over 4 equal others",
-        "race: best named alone",
-        "race: tie called",
-        "race: a best dropped (its error)",
-        "race: runs (mean)",
-        f"fixed ({args.fixed} seeds each): best named",
-        "fixed: another named",
-        "fixed: runs",
-    ]
     print(
         f"{args.races} races per row; run std {100 * SIGMA:.2f} pp, shared by seed "
-        f"{100 * SHARED:.2f} pp; race level {ALPHA:.0%}, up to {args.max_seeds} seeds"
+        f"{100 * SHARED:.2f} pp; race level {ALPHA:.0%}, up to {args.max_seeds} seeds; the "
+        f"fixed confirmation: {args.fixed} seeds each, the best mean named"
     )
-    print("| " + " | ".join(head) + " |")
-    print("|" + "---|" * len(head))
-    for i, lead in enumerate(LEADS):
-        row = scenario(lead, args.races, args.max_seeds, args.fixed, args.seed + i)
-        print("| " + " | ".join(row) + " |", flush=True)
-    return 0
+    rows = [
+        scenario(lead, args.races, args.max_seeds, args.fixed, args.seed + i)
+        for i, lead in enumerate(LEADS)
+    ]
+    settings = {k: v for k, v in vars(args).items() if k != "out"}
+    return show_and_save(args.out, COLUMNS, settings=settings, rows=rows)
 
 
 if __name__ == "__main__":

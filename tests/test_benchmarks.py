@@ -134,9 +134,10 @@ def test_repeats_benchmark_compares_against_one_run_of_the_same_trainer(
     assert [row["R"] for row in result["rows"]] == [1, 2]
 
 
-def test_race_benchmark_prints_one_row_per_lead() -> None:
-    proc = _run(["benchmarks/race.py", "--races=100"])
+def test_race_benchmark_prints_one_row_per_lead(tmp_path: Path) -> None:
+    proc = _run(["benchmarks/race.py", "--races=100", f"--out={tmp_path / 'race.json'}"])
     assert proc.returncode == 0, proc.stderr
+    assert len(json.loads((tmp_path / "race.json").read_text())["rows"]) == 5
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and " σ " in line]
     assert [row.split(" σ ")[0] for row in rows] == ["| 0", "| 0.5", "| 1", "| 2", "| 3"]
     three = rows[-1].split(" | ")

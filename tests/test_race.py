@@ -198,3 +198,20 @@ def test_a_round_whose_runs_failed_records_nothing_and_exits_1(
     assert "lacks 2 runs (2 failed" in capsys.readouterr().err
     assert race(study, SeededTrainer(truth), plan, catch=(Diverged,)) == 0
     assert study.user_attrs["confirmed_best"]["race"]["seeds"] == 4
+
+
+def test_a_round_begun_is_finished_whatever_the_budget_says_on_resume(tmp_path: Path) -> None:
+    study = study_of(tmp_path, [0.80, 0.83, 0.81])
+    truth = truth_of([0.80, 0.80, 0.80])
+    # Round one is three calls (a configuration's seeds train together); the fifth call is in
+    # round two, which the first budget affords.
+    cut = SeededTrainer(truth, noise=0.0, interrupt_at=4)
+    assert race(study, cut, RacePlan(top=3, budget=10.0, max_seeds=16)) == 130
+    # Resumed with a budget that pays for nothing more: the begun round is completed, then it
+    # stops.
+    again = SeededTrainer(truth, noise=0.0)
+    assert race(study, again, RacePlan(top=3, budget=0.01, max_seeds=16)) == 0
+    record = study.user_attrs["confirmed_best"]
+    assert (record["race"]["stopped"], record["race"]["seeds"]) == ("budget", 4)
+    assert record["race"]["entrants"] == 3  # the budget would afford two now, three had begun
+    assert sorted(repeat for _, repeat, _ in again.trained) == [2, 2, 3, 3]

@@ -81,21 +81,22 @@ def trials_seconds(study: optuna.Study) -> float:
 
 
 def entrants(
-    field: list[Candidate], source: dict[int, FrozenTrial], budget: float
+    field: list[Candidate], source: dict[int, FrozenTrial], budget: float, begun: set[str]
 ) -> list[Candidate]:
     """The best of ``field`` whose first round the budget pays for, at least two.
 
     Costed by each one's own trial (its single run's time for each seed), which a rerun finds
-    unchanged, so a resumed race has the same entrants.
+    unchanged; those that have runs already (``begun``) stay in whatever the budget, so a race
+    resumed with another budget keeps its entrants.
     """
-    chosen: list[Candidate] = []
     cost = 0.0
+    affordable = 0
     for candidate in field:
         cost += FIRST_SEEDS * _trial_seconds(candidate, source)
-        if cost > budget and len(chosen) >= 2:
+        if cost > budget and affordable >= 2:
             break
-        chosen.append(candidate)
-    return chosen
+        affordable += 1
+    return [c for i, c in enumerate(field) if i < affordable or c.key in begun]
 
 
 def _trial_seconds(candidate: Candidate, source: dict[int, FrozenTrial]) -> float:
@@ -162,7 +163,8 @@ def run_race(
     source = {t.number: t for t in study.get_trials(deepcopy=False)}
     trained = trials_seconds(study)
     budget = plan.budget * trained
-    field = entrants(field, source, budget)
+    begun = {t.user_attrs.get("confirm_key") for t in confirm.get_trials(deepcopy=False)}
+    field = entrants(field, source, budget, {k for k in begun if k is not None})
     by_key = {c.key: c for c in field}
     trainer = None
     while True:

@@ -169,18 +169,11 @@ def run_race(
     trainer = None
     while True:
         standing, runs = standing_of(confirm, field, plan.max_seeds)
-        if standing.next_seeds is None:
-            stopped = "one left" if len(standing.survivors) == 1 else "seed cap"
-            break
         survivors = [by_key[k] for k in standing.survivors]
+        stopped = _stopped(confirm, survivors, standing, runs, source, budget)
+        if stopped or standing.next_seeds is None:
+            break
         spent = _spent(runs)
-        if standing.seeds and not _started(confirm, survivors, standing):
-            cost = (standing.next_seeds - standing.seeds) * sum(
-                _run_cost(c, runs, source) for c in survivors
-            )
-            if spent + cost > budget:
-                stopped = "budget"
-                break
         added = enqueue_missing(
             confirm,
             survivors,
@@ -235,6 +228,28 @@ def save_answer_note(study: optuna.Study, record: dict[str, Any]) -> None:
         f"## Answer\n\n{confirmed_text(record)}\n\n(written by the race; `python -m reports` "
         "replaces this note with the findings, which start with the same answer)",
     )
+
+
+def _stopped(
+    confirm: optuna.Study,
+    survivors: list[Candidate],
+    standing: Standing,
+    runs: dict[str, dict[int, FrozenTrial]],
+    source: dict[int, FrozenTrial],
+    budget: float,
+) -> str | None:
+    """Why the race is over (``one left``, ``seed cap``, ``budget``), or None to run a round.
+
+    The first round always runs; a later one only when the budget pays for it at the
+    survivors' mean run so far, or when it was begun already.
+    """
+    if standing.next_seeds is None:
+        return "one left" if len(standing.survivors) == 1 else "seed cap"
+    if not standing.seeds or _started(confirm, survivors, standing):
+        return None
+    seeds = standing.next_seeds - standing.seeds
+    cost = seeds * sum(_run_cost(c, runs, source) for c in survivors)
+    return "budget" if _spent(runs) + cost > budget else None
 
 
 def _started(confirm: optuna.Study, survivors: list[Candidate], standing: Standing) -> bool:

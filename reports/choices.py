@@ -5,12 +5,15 @@ configurations that differ only along the axis. The extended space's (``--space 
 none: the notebook trained only LSTMs, forward, read out at the last state, at Adam's default
 learning rate. So each of these sections reads the whole study: its complete trials grouped by
 the param's value (the learning rate binned on a log scale), with how many trials each group
-holds, their median and best validation accuracy, and sentences saying which group leads.
+holds, their median validation accuracy with a 95 % bootstrap interval, their best, and
+sentences saying which group leads and whether its lead over each other group is beyond the
+interval of the difference of medians.
 
 They are the sampler's trials, not a controlled comparison: TPE draws more trials where it has
 found good results, the groups differ in every other param, and the notebook's 14
-configurations sit in one group (at the notebook's choices). Each trial is one run, so no
-interval is given; where a confirmation study repeated configurations, a sentence says which
+configurations sit in one group (at the notebook's choices). So the intervals resample the
+trials each group happened to get (one run each, of different configurations), not seeds of
+one configuration; where a confirmation study repeated configurations, a sentence says which
 values its repeated configurations hold, with their means over seeds.
 """
 
@@ -20,6 +23,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+import numpy as np
 import pandas as pd
 from optuna.distributions import CategoricalDistribution
 
@@ -44,16 +48,25 @@ COLUMNS: tuple[str, ...] = (
     "trials",
     "notebook_configs",
     "val_median",
+    "val_low",
+    "val_high",
     "val_best",
     "best_trial",
     "params_median",
     "seconds_median",
 )
+#: Confidence of the intervals of medians and of their differences.
+CONFIDENCE = 0.95
+#: Bootstrap resamples per interval; a fixed generator seed keeps a report the same on rebuild.
+RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
 #: What every section says about what its groups are, and are not.
 CAVEAT = (
     "These groups are the sampler's trials, not a controlled comparison: TPE draws more trials "
-    "where it found good results, and the groups differ in every other parameter. Each trial "
-    "is a single run of its configuration, so no interval is given."
+    "where it found good results, and the groups differ in every other parameter. The "
+    "intervals (95 %, bootstrap over each group's trials) cover which trials a group happened "
+    "to get, single runs of different configurations, not the seed-to-seed spread of one: a "
+    "lead beyond its interval says these trials differ, not that the choice alone made them."
 )
 
 
@@ -65,7 +78,9 @@ class ChoiceSection(NamedTuple):
         title: Its section title.
         table: One row per value (per learning-rate bin), every value of the space listed,
             ``COLUMNS``: ``value`` (as text), ``trials`` (complete trials), ``notebook_configs``
-            (how many of them are the notebook's configurations), ``val_median``, ``val_best``,
+            (how many of them are the notebook's configurations), ``val_median`` with
+            ``val_low``/``val_high`` (its 95 % bootstrap interval; NaN under 2 trials),
+            ``val_best``,
             ``best_trial`` (the number of the group's best trial), ``params_median``,
             ``seconds_median``; NaN where a group has no trial.
         findings: Sentences generated from the table (and the confirmation study's repeats).
@@ -132,12 +147,15 @@ def group_table(param: str, frame: pd.DataFrame) -> pd.DataFrame:
     for label in _group_order(param):
         mine = done[groups == label] if len(done) else done
         best = mine.loc[mine["val_accuracy"].idxmax()] if len(mine) else None
+        low, high = median_interval(mine["val_accuracy"])
         rows.append(
             {
                 "value": label,
                 "trials": len(mine),
                 "notebook_configs": int((mine["source"] != SAMPLER).sum()),
                 "val_median": _median(mine["val_accuracy"]),
+                "val_low": low,
+                "val_high": high,
                 "val_best": math.nan if best is None else float(best["val_accuracy"]),
                 "best_trial": None if best is None else int(best["number"]),
                 "params_median": _median(mine["n_params"]),
@@ -152,10 +170,58 @@ def _median(values: pd.Series) -> float:
     return float(values.median()) if len(values) else math.nan
 
 
+def median_interval(values: pd.Series) -> tuple[float, float]:
+    """The 95 % percentile-bootstrap interval of a group's median; NaNs under two values."""
+    sample = values.dropna().to_numpy(dtype=float)
+    if len(sample) < 2:
+        return math.nan, math.nan
+    ci = _bootstrap((sample,), _medians_of)
+    return float(ci.low), float(ci.high)
+
+
+def lead_interval(leader: pd.Series, other: pd.Series) -> tuple[float, float]:
+    """The 95 % bootstrap interval of ``median(leader) - median(other)``.
+
+    The groups are resampled apart (their trials are different configurations); NaNs where
+    either has under two values.
+    """
+    a = leader.dropna().to_numpy(dtype=float)
+    b = other.dropna().to_numpy(dtype=float)
+    if len(a) < 2 or len(b) < 2:
+        return math.nan, math.nan
+    ci = _bootstrap((a, b), _median_gap)
+    return float(ci.low), float(ci.high)
+
+
+def _medians_of(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.median(x, axis=axis)
+
+
+def _median_gap(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.median(x, axis=axis) - np.median(y, axis=axis)
+
+
+def _bootstrap(samples: tuple[np.ndarray, ...], statistic: Any) -> Any:
+    # Scipy imported here: ``python -m reports --help`` stays fast. Percentile, not BCa: BCa's
+    # jackknife is undefined for groups of identical values, which small groups often are.
+    from scipy import stats
+
+    result = stats.bootstrap(
+        samples,
+        statistic,
+        n_resamples=RESAMPLES,
+        vectorized=True,
+        confidence_level=CONFIDENCE,
+        method="percentile",
+        rng=np.random.default_rng(BOOTSTRAP_SEED),
+    )
+    return result.confidence_interval
+
+
 def _section(param: str, frame: pd.DataFrame, repeats: pd.DataFrame | None) -> ChoiceSection:
     table = group_table(param, frame)
-    findings = _medians(param, table)
     done = _with_param(frame, param)
+    findings = _medians(param, table, done)
     if len(done):
         best = done.loc[done["val_accuracy"].idxmax()]
         findings.append(
@@ -168,7 +234,7 @@ def _section(param: str, frame: pd.DataFrame, repeats: pd.DataFrame | None) -> C
     return ChoiceSection(param, TITLES[param], table, findings, _basis(param, frame))
 
 
-def _medians(param: str, table: pd.DataFrame) -> list[str]:
+def _medians(param: str, table: pd.DataFrame, done: pd.DataFrame) -> list[str]:
     tried = table[table["trials"] > 0]
     if tried.empty:
         return [f"{param}: no complete trial has it yet."]
@@ -181,20 +247,46 @@ def _medians(param: str, table: pd.DataFrame) -> list[str]:
     ranked = tried.sort_values("val_median", ascending=False, kind="stable")
     parts = []
     for _, row in ranked.iterrows():
-        text = f"{row['value']} {row['val_median']:.2%} ({count(int(row['trials']), 'trial')}"
+        text = f"{row['value']} {row['val_median']:.2%} ({_interval_text(row)}"
+        text += f"{count(int(row['trials']), 'trial')}"
         if row["notebook_configs"]:
             text += f", {int(row['notebook_configs'])} of them the notebook's configurations"
         parts.append(text + ")")
     lead = ranked.iloc[0]
     untried = [str(v) for v in table.loc[table["trials"] == 0, "value"]]
     text = (
-        f"{param}: median validation accuracy of the complete trials, highest first: "
-        f"{'; '.join(parts)}. {lead['value']} leads by "
-        f"{100 * (lead['val_median'] - ranked.iloc[1]['val_median']):.1f} pp of medians."
+        f"{param}: median validation accuracy of the complete trials (95 % interval), highest "
+        f"first: {'; '.join(parts)}. {_leads(param, lead, ranked.iloc[1:], done)}."
     )
     if untried:
         text += f" No complete trial has {param} {' or '.join(untried)}."
     return [text]
+
+
+def _interval_text(row: pd.Series) -> str:
+    if math.isnan(row["val_low"]):
+        return ""
+    return f"{row['val_low']:.2%}–{row['val_high']:.2%}; "
+
+
+def _leads(param: str, lead: pd.Series, others: pd.DataFrame, done: pd.DataFrame) -> str:
+    """How far the leading group's median is above each other's, with the gap's interval."""
+    vals = done["val_accuracy"]
+    labels = group_labels(param, done[param])
+    parts = []
+    for _, row in others.iterrows():
+        gap = 100 * (lead["val_median"] - row["val_median"])
+        low, high = lead_interval(vals[labels == lead["value"]], vals[labels == row["value"]])
+        if math.isnan(low):
+            few = lead["value"] if lead["trials"] < 2 else row["value"]
+            parts.append(f"{row['value']} by {gap:.1f} pp (no interval: {few} has 1 trial)")
+            continue
+        verdict = "beyond the trials' spread" if low > 0 else "within the trials' spread"
+        parts.append(
+            f"{row['value']} by {gap:.1f} pp (95 % interval {100 * low:+.1f} to "
+            f"{100 * high:+.1f} pp, {verdict})"
+        )
+    return f"By medians, {lead['value']} leads {'; '.join(parts)}"
 
 
 def _confirmed(param: str, repeats: pd.DataFrame | None) -> list[str]:

@@ -222,7 +222,7 @@ def test_each_extended_param_has_a_section_of_its_groups(param, key, notebook_gr
     assert "19 complete trials grouped by" in section.basis
     assert "1 pruned trial is left out" in section.basis and "1 failed" in section.basis
     text = " ".join(section.findings)
-    assert "not a controlled comparison" in text and "no interval is given" in text
+    assert "not a controlled comparison" in text and "not the seed-to-seed spread" in text
     assert f"#14, 84.00%) used {param} =" in text
     leader = max(expected, key=lambda v: statistics.median(expected[v]))
     assert f"highest first: {leader} {statistics.median(expected[leader]):.2%}" in text
@@ -248,7 +248,36 @@ def test_a_value_no_trial_tried_is_listed_and_said() -> None:
     assert readout.table["trials"].tolist() == [3, 0, 0]
     assert "every complete trial used last (3 trials): nothing to compare" in readout.findings[0]
     cell = next(c for c in data.choices if c.param == "cell")
-    assert "lstm 71.00% (2 trials); gru 71.00% (1 trial)" in cell.findings[0]
+    assert "lstm 71.00% (70.00%–72.00%; 2 trials); gru 71.00% (1 trial)" in cell.findings[0]
+    assert "lstm leads gru by 0.0 pp (no interval: gru has 1 trial)" in cell.findings[0]
+
+
+def test_groups_compare_with_intervals_that_tell_a_lead_from_the_spread() -> None:
+    # Six GRUs clearly above six LSTMs; within each cell, bidirectional and forward interleave.
+    study = optuna.create_study(direction="maximize")
+    study.set_user_attr("config", {"space": "extended"})
+    rng = np.random.default_rng(3)
+    vals: dict[tuple[str, bool], list[float]] = {}
+    for i in range(12):
+        cell, bidirectional = ("gru", "lstm")[i % 2], bool(i // 2 % 2)
+        val = (0.84 if cell == "gru" else 0.80) + float(rng.normal(0, 0.004))
+        vals.setdefault((cell, bidirectional), []).append(val)
+        add(study, ModelConfig(8 + i, 8, 1, 0.0, 0.0, cell, bidirectional, "last", 1e-3), val)
+    data = compute(study)
+    cell = next(c for c in data.choices if c.param == "cell").table.set_index("value")
+    for value in ("gru", "lstm"):
+        group = [v for (c, _), vs in vals.items() if c == value for v in vs]
+        low, mid, high = cell.loc[value, ["val_low", "val_median", "val_high"]]
+        assert min(group) <= low < mid < high <= max(group), value
+    assert cell.loc["gru", "val_low"] > cell.loc["lstm", "val_high"]
+    (text,) = next(c for c in data.choices if c.param == "cell").findings[:1]
+    assert "By medians, gru leads lstm by" in text and "beyond the trials' spread" in text
+    gap = text.split("gru leads lstm by ")[1]
+    low, high = (float(x) for x in gap.split("95 % interval ")[1].split(" pp")[0].split(" to "))
+    assert 0 < low < float(gap.split(" pp")[0]) < high
+    (text,) = next(c for c in data.choices if c.param == "bidirectional").findings[:1]
+    assert "within the trials' spread" in text and "beyond" not in text
+    assert compute(study).choices[0].table.equals(data.choices[0].table)  # rebuilt the same
 
 
 @pytest.mark.parametrize("states", [[], [TrialState.PRUNED, TrialState.FAIL]])

@@ -20,8 +20,8 @@ values its repeated configurations hold, with their means over seeds.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,9 @@ from reports.tables import SAMPLER, complete, param_text
 from search_spaces.config import NOTEBOOK_CHOICES
 from search_spaces.keys import is_missing
 from search_spaces.lstm import EXTENSION
+
+if TYPE_CHECKING:
+    from scipy.stats._resampling import ConfidenceInterval
 
 #: Section titles of the extended space's params.
 TITLES: dict[str, str] = {
@@ -201,7 +204,9 @@ def _median_gap(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.median(x, axis=axis) - np.median(y, axis=axis)
 
 
-def _bootstrap(samples: tuple[np.ndarray, ...], statistic: Any) -> Any:
+def _bootstrap(
+    samples: tuple[np.ndarray, ...], statistic: Callable[..., np.ndarray]
+) -> ConfidenceInterval:
     # Scipy imported here: ``python -m reports --help`` stays fast. Percentile, not BCa: BCa's
     # jackknife is undefined for groups of identical values, which small groups often are.
     from scipy import stats
